@@ -1,0 +1,14 @@
+# The two set-up commands of the README. Each installs what it needs, then runs.
+.PHONY: serve test lint bench
+
+serve:          ## start the relay and its pages in dev mode on http://127.0.0.1:8787
+	@bash scripts/setup.sh
+	.venv/bin/aipipe serve --dev
+
+test:           ## install everything (deps, npm runtime, Chromium) and run the whole suite
+	@bash scripts/setup.sh --browser
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+lint:
+	.venv/bin/ruff check .

@@ -1,0 +1,132 @@
+"""Admin endpoints: usage of everyone, minting tokens, correcting a day's cost, the ledger export."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import anyio
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Route
+
+from relay.access import require_admin
+from relay.auth_routes import _looks_like_email
+from relay.errors import BadRequest
+from relay.tokens import issue_token
+from relay.usage_routes import _int_param
+
+MAX_COST = Decimal(1_000_000)
+
+
+async def admin_usage(request: Request) -> JSONResponse:
+    """Per-day cost per email, newest first. Filters: email, since, until (ISO dates);
+    paging: limit (default 1000, max 10000), offset."""
+    require_admin(request)
+    where, params = [], []
+    if email := request.query_params.get("email"):
+        where.append("email = ?")
+        params.append(email.lower())
+    for name, op in (("since", ">="), ("until", "<=")):
+        if raw := request.query_params.get(name):
+            where.append(f"date {op} ?")
+            params.append(_date(raw, name))
+    limit = _int_param(request, "limit", 1000, 1, 10000)
+    offset = _int_param(request, "offset", 0, 0, 10**9)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    store = request.app.state.store
+    rows = await anyio.to_thread.run_sync(
+        store.query,
+        f"SELECT email, date, cost FROM daily {clause} ORDER BY date DESC, email LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    data = [{"email": e, "date": d.isoformat(), "cost": float(c)} for e, d, c in rows]
+    return JSONResponse({"data": data, "limit": limit, "offset": offset})
+
+
+async def admin_token(request: Request) -> JSONResponse:
+    require_admin(request)
+    email = request.query_params.get("email", "")
+    if not _looks_like_email(email):
+        raise BadRequest("email must be a valid email address", code="invalid_email")
+    return JSONResponse(
+        {"token": issue_token(request.app.state.settings, email), "email": email.strip().lower()},
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def admin_cost(request: Request) -> JSONResponse:
+    """Overwrite one day's cost for one email."""
+    require_admin(request)
+    try:
+        body = json.loads(await request.body() or b"null", parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest("Body must be JSON: {email, date, cost}", code="invalid_json") from e
+    if not isinstance(body, dict):
+        raise BadRequest("Body must be a JSON object: {email, date, cost}", code="invalid_json")
+    email, day, cost = body.get("email"), body.get("date"), body.get("cost")
+    if not isinstance(email, str) or not _looks_like_email(email):
+        raise BadRequest("email must be a valid email address", code="invalid_email")
+    if not isinstance(day, str):
+        raise BadRequest("date must be a YYYY-MM-DD string", code="invalid_date")
+    parsed_day = _date(day, "date")
+    amount = _cost(cost)
+    request.app.state.store.set_day_cost(email, parsed_day, amount)
+    return JSONResponse(
+        {"message": f"Cost for {email.strip().lower()} on {parsed_day.isoformat()} set to {cost}"}
+    )
+
+
+async def admin_export(request: Request) -> FileResponse:
+    """The ledger as a Parquet (default) or CSV file."""
+    require_admin(request)
+    fmt = request.query_params.get("format", "parquet")
+    if fmt not in ("parquet", "csv"):
+        raise BadRequest("format must be parquet or csv", code="invalid_format")
+    folder = Path(tempfile.mkdtemp(prefix="aipipe-export-"))
+    out = folder / f"aipipe-ledger.{fmt}"
+    await anyio.to_thread.run_sync(request.app.state.store.export, out, fmt)
+    media = "application/vnd.apache.parquet" if fmt == "parquet" else "text/csv"
+    return FileResponse(
+        out,
+        media_type=media,
+        filename=out.name,
+        background=BackgroundTask(_remove, folder),
+    )
+
+
+def _remove(folder: Path) -> None:
+    for child in folder.iterdir():
+        child.unlink()
+    folder.rmdir()
+
+
+def _date(raw: str, name: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as e:
+        raise BadRequest(f"{name} must be a date like 2026-01-31", code="invalid_date") from e
+
+
+def _cost(raw: object) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, int | Decimal | str):
+        raise BadRequest("cost must be a number of USD", code="invalid_cost")
+    try:
+        value = Decimal(raw) if not isinstance(raw, Decimal) else raw
+    except InvalidOperation as e:
+        raise BadRequest("cost must be a number of USD", code="invalid_cost") from e
+    if not value.is_finite() or value < 0 or value > MAX_COST:
+        raise BadRequest("cost must be a number from 0 to 1000000", code="invalid_cost")
+    return value.quantize(Decimal("0.0000000001"))
+
+
+routes = [
+    Route("/admin/usage", admin_usage, methods=["GET"]),
+    Route("/admin/token", admin_token, methods=["GET"]),
+    Route("/admin/cost", admin_cost, methods=["POST"]),
+    Route("/admin/export", admin_export, methods=["GET"]),
+]

@@ -1,0 +1,165 @@
+"""The app factory: one route table, read top to bottom; resources opened in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from relay import __version__, admin_routes, auth_routes, usage_routes
+from relay.budget import Budgets
+from relay.cors import CORSMiddleware
+from relay.demo_model import DEMO_KEY, DemoTransport
+from relay.errors import RelayError, error_response
+from relay.google_auth import GoogleVerifier
+from relay.pricing import PriceTable
+from relay.proxy import Relay
+from relay.settings import Settings
+from relay.similarity import similarity
+from relay.store import Store
+from relay.tokens import TokenVerifier
+from relay.webproxy import web_proxy
+
+log = logging.getLogger("aipipe")
+
+
+def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    """`transport` replaces the network for upstream calls (tests pass a fake upstream's)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = Store(settings.db_path, flush_seconds=settings.flush_seconds).open()
+        timeout = httpx.Timeout(
+            connect=settings.upstream_timeout,
+            read=settings.stream_idle_timeout,
+            write=settings.stream_idle_timeout,
+            pool=settings.upstream_timeout,
+        )
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+        http = httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits)
+        clients = {"default": http}
+        keys = dict(settings.provider_keys)
+        demo: httpx.AsyncClient | None = None
+        if settings.dev and "openai" not in keys:
+            # --dev with no OpenAI key: a clearly labelled built-in model answers /openai.
+            demo = httpx.AsyncClient(transport=DemoTransport(), timeout=timeout)
+            clients["openai"] = demo
+            keys["openai"] = DEMO_KEY
+        state = app.state
+        state.settings = settings
+        state.store = store
+        state.http = http
+        state.budgets = Budgets(settings.policy, store)
+        state.verifier = TokenVerifier(settings)
+        state.google = GoogleVerifier(settings.google_client_id, settings.google_certs_url, http)
+        state.relay = Relay(
+            settings, store, state.budgets, PriceTable.load(), state.verifier, clients, keys
+        )
+        try:
+            yield
+        finally:
+            await http.aclose()
+            if demo is not None:
+                await demo.aclose()
+            store.close()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *auth_routes.routes,
+        *usage_routes.routes,
+        *admin_routes.routes,
+        Route("/similarity", similarity, methods=["POST"]),
+        Route("/proxy/{url:path}", web_proxy, methods=["GET", "POST", "HEAD"]),
+        *_page_routes(settings),
+        Route("/{provider}/{path:path}", provider_route, methods=ALL_METHODS),
+        Route("/{provider}", provider_route, methods=ALL_METHODS),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={RelayError: relay_error, HTTPException: http_error},  # type: ignore[dict-item]
+    )
+    app.add_middleware(ServerErrorEnvelope)
+    app.add_middleware(CORSMiddleware)
+    return app
+
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+
+
+async def provider_route(request: Request) -> Response:
+    return await request.app.state.relay(request)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    store: Store = request.app.state.store
+    healthy = store.last_flush_error is None
+    return JSONResponse(
+        {
+            "ok": healthy,
+            "version": __version__,
+            "pending_rows": store.pending(),
+            "rows_written": store.rows_written,
+            "last_flush_error": store.last_flush_error,
+        },
+        status_code=200 if healthy else 503,
+    )
+
+
+async def relay_error(request: Request, exc: RelayError) -> Response:
+    return exc.response()
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return error_response(
+        exc.status_code,
+        str(exc.detail),
+        "invalid_request_error",
+        codes.get(exc.status_code, "http_error"),
+        dict(exc.headers or {}),
+    )
+
+
+class ServerErrorEnvelope:
+    """A bug becomes a logged 500 in the one JSON envelope, not a bare text page."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            response = error_response(500, "Internal error in the relay", "server_error", "internal_error")
+            await response(scope, receive, send)
+
+
+def _page_routes(settings: Settings) -> list[BaseRoute]:
+    try:
+        from relay.pages import page_routes
+    except ImportError:  # pages not built yet: the API works without them
+        return []
+    return page_routes(settings)

@@ -1,0 +1,95 @@
+"""Budgets that hold under concurrency: reserve before forwarding, settle after.
+
+Admission reads the in-memory spend (store mirror) plus what in-flight requests have reserved, so
+N parallel requests cannot each see the same untouched budget. A request is admitted while
+spent + reserved < limit; if its estimated cost does not fit what is left, the caller may lower the
+request's output allowance (max_tokens) to what is left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from decimal import Decimal
+
+from relay.errors import QuotaExceeded, RateLimited
+from relay.policy import Budget, Policy
+from relay.store import Store
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Reservation:
+    email: str
+    budget: Budget
+    amount: Decimal
+    remaining_before: Decimal  # limit - spent - other reservations, at admission
+    settled: bool = False
+
+
+class Budgets:
+    def __init__(self, policy: Policy, store: Store):
+        self.policy = policy
+        self.store = store
+        self._reserved: dict[str, Decimal] = defaultdict(Decimal)
+        self._calls: dict[str, deque[float]] = defaultdict(deque)
+
+    def standing(self, email: str) -> tuple[Budget, Decimal]:
+        budget = self.policy.budget_for(email)
+        return budget, self.store.spend(email, budget.days)
+
+    def admit(self, email: str, estimate: Decimal) -> Reservation:
+        """Reserve `estimate` for a request or raise 429. The reservation is clipped to what is
+        left, so the sum of reservations never exceeds the limit."""
+        budget, spent = self.standing(email)
+        self._rate_limit(email, budget)
+        in_flight = self._reserved[email]
+        remaining = budget.limit - spent - in_flight
+        if remaining <= 0:
+            raise QuotaExceeded(
+                f"Usage ${spent:.4f} / ${budget.limit:.4f} in {budget.days} days"
+                + (f" (plus ${in_flight:.4f} in flight)" if in_flight > 0 else ""),
+                headers=budget_headers(budget.limit - spent),
+            )
+        amount = min(max(estimate, ZERO), remaining)
+        self._reserved[email] = in_flight + amount
+        return Reservation(email, budget, amount, remaining)
+
+    def settle(self, reservation: Reservation) -> None:
+        """Release the reservation (the real cost is recorded in the store by then)."""
+        if reservation.settled:
+            return
+        reservation.settled = True
+        left = self._reserved[reservation.email] - reservation.amount
+        if left > 0:
+            self._reserved[reservation.email] = left
+        else:
+            del self._reserved[reservation.email]
+
+    def remaining(self, email: str) -> Decimal:
+        budget, spent = self.standing(email)
+        return budget.limit - spent
+
+    def _rate_limit(self, email: str, budget: Budget) -> None:
+        if not budget.rpm:
+            return
+        now = time.monotonic()
+        calls = self._calls[email]
+        while calls and calls[0] <= now - 60:
+            calls.popleft()
+        if len(calls) >= budget.rpm:
+            retry = max(1, int(calls[0] + 60 - now) + 1)
+            raise RateLimited(
+                f"Rate limit: {budget.rpm} requests per minute; retry in {retry} s",
+                retry_after=retry,
+            )
+        calls.append(now)
+
+
+def budget_headers(remaining: Decimal, cost: Decimal | None = None) -> dict[str, str]:
+    headers = {"x-aipipe-remaining": f"{max(remaining, ZERO):.6f}"}
+    if cost is not None:
+        headers["x-aipipe-cost"] = f"{cost:.8f}"
+    return headers

@@ -1,0 +1,234 @@
+"""`aipipe` command line: serve, token, usage, export, prices, demo-data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from relay.policy import PolicyError
+from relay.settings import Settings, SettingsError, load_settings
+from relay.store import Store, StoreLocked
+from relay.tokens import issue_token
+
+RUNNING_FILE = "relay.json"  # written by `serve` so CLI commands can reach a running relay
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (SettingsError, PolicyError) as e:
+        print(f"aipipe: {e}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aipipe", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the relay and its pages")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--dev", action="store_true", help="local trial: generated secret, dev sign-in, demo model")
+    serve.add_argument("--grace", type=float, default=20.0, help="seconds in-flight streams get on shutdown")
+    serve.set_defaults(run=cmd_serve)
+
+    token = sub.add_parser("token", help="print a token for EMAIL")
+    token.add_argument("email")
+    token.add_argument("--dev", action="store_true", help="use the --dev secret from the data dir")
+    token.set_defaults(run=cmd_token)
+
+    usage = sub.add_parser("usage", help="print spend against budget")
+    usage.add_argument("email", nargs="?")
+    usage.add_argument("--dev", action="store_true")
+    usage.set_defaults(run=cmd_usage)
+
+    export = sub.add_parser("export", help="write the ledger to FILE (.parquet or .csv)")
+    export.add_argument("--out", required=True, type=Path)
+    export.add_argument("--dev", action="store_true")
+    export.set_defaults(run=cmd_export)
+
+    prices = sub.add_parser("prices", help="show the price table; flag ledger models with no price")
+    prices.add_argument("--dev", action="store_true")
+    prices.set_defaults(run=cmd_prices)
+
+    demo = sub.add_parser("demo-data", help="write a synthetic ledger for the notebooks")
+    demo.add_argument("--out", required=True, type=Path)
+    demo.add_argument("--rows", type=int, default=100_000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(run=cmd_demo_data)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from relay.app import create_app
+    from relay.logs import configure_logging
+
+    settings = load_settings(dev=args.dev)
+    configure_logging()
+    url = f"http://{args.host}:{args.port}"
+    _banner(settings, url)
+    running = settings.data_dir / RUNNING_FILE
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    running.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,  # the relay writes one JSON line per request itself
+            timeout_graceful_shutdown=int(args.grace),
+            server_header=False,
+        )
+    finally:
+        running.unlink(missing_ok=True)
+    return 0
+
+
+def _banner(settings: Settings, url: str) -> None:
+    lines = [f"AI Pipe relay on {url}  (data: {settings.data_dir})"]
+    if settings.dev:
+        lines.append("  --dev: dev sign-in at /login (loopback only); generated secret kept in the data dir")
+        if "openai" not in settings.provider_keys:
+            lines.append("  --dev: no OPENAI_API_KEY, so /openai answers the built-in demo model 'aipipe-demo'")
+    missing = [p for p in ("openai", "openrouter", "gemini") if p not in settings.provider_keys]
+    if missing:
+        lines.append(f"  providers without a key: {', '.join(missing)}")
+    print("\n".join(lines), flush=True)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    settings = load_settings(dev=args.dev)
+    if "@" not in args.email:
+        print("aipipe: EMAIL must be an email address", file=sys.stderr)
+        return 2
+    print(issue_token(settings, args.email))
+    return 0
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    settings = load_settings(dev=args.dev)
+    rows = _daily_rows(settings, args.email)
+    emails = sorted({e for e, _, _ in rows} | ({args.email.lower()} if args.email else set()))
+    from relay.store import utc_today
+
+    today = utc_today()
+    print(f"{'email':40} {'spend':>12} {'limit':>10} days")
+    for email in emails:
+        budget = settings.policy.budget_for(email)
+        spent = sum(
+            (c for e, d, c in rows if e == email and (today - d).days < budget.days), Decimal(0)
+        )
+        print(f"{email:40} {spent:12.6f} {budget.limit:10.4f} {budget.days}")
+    return 0
+
+
+def _daily_rows(settings: Settings, email: str | None) -> list[tuple]:
+    try:
+        store = Store(settings.db_path).open(background=False)
+    except StoreLocked:
+        return _daily_rows_from_relay(settings, email)
+    try:
+        sql = "SELECT email, date, cost FROM daily"
+        return store.query(sql + " WHERE email = ?", [email.lower()]) if email else store.query(sql)
+    finally:
+        store.close()
+
+
+def _daily_rows_from_relay(settings: Settings, email: str | None) -> list[tuple]:
+    from datetime import date
+
+    url, headers = _running_relay(settings)
+    params = {"limit": "10000", **({"email": email} if email else {})}
+    resp = httpx.get(f"{url}/admin/usage", params=params, headers=headers, timeout=60)
+    resp.raise_for_status()
+    return [
+        (r["email"], date.fromisoformat(r["date"]), Decimal(str(r["cost"]))) for r in resp.json()["data"]
+    ]
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    settings = load_settings(dev=args.dev)
+    fmt = _format_of(args.out)
+    try:
+        store = Store(settings.db_path).open(background=False)
+    except StoreLocked:
+        # The relay owns the file: ask it for the export instead.
+        url, headers = _running_relay(settings)
+        with httpx.stream(
+            "GET", f"{url}/admin/export", params={"format": fmt}, headers=headers, timeout=600
+        ) as resp:
+            resp.raise_for_status()
+            with args.out.open("wb") as f:
+                for chunk in resp.iter_bytes():
+                    f.write(chunk)
+        print(f"wrote {args.out} (from the running relay at {url})")
+        return 0
+    try:
+        count = store.export(args.out, fmt)
+    finally:
+        store.close()
+    print(f"wrote {count} rows to {args.out}")
+    return 0
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in ("parquet", "csv"):
+        raise SettingsError(f"{path}: the file name must end in .parquet or .csv")
+    return suffix
+
+
+def _running_relay(settings: Settings) -> tuple[str, dict[str, str]]:
+    running = settings.data_dir / RUNNING_FILE
+    if not running.is_file():
+        raise SettingsError(f"{settings.db_path} is locked by another process and no running relay is recorded")
+    url = json.loads(running.read_text())["url"]
+    token = issue_token(settings, "operator@aipipe.local", operator=True)
+    return url, {"authorization": f"Bearer {token}"}
+
+
+def cmd_prices(args: argparse.Namespace) -> int:
+    from relay.pricing import PriceTable
+
+    table = PriceTable.load()
+    settings = load_settings(dev=args.dev)
+    print(table.describe())
+    try:
+        store = Store(settings.db_path).open(background=False)
+    except StoreLocked:
+        print("\n(the relay is running: cannot read the ledger for unpriced models)")
+        return 0
+    try:
+        seen = store.query("SELECT DISTINCT provider, model FROM requests WHERE model <> ''")
+    finally:
+        store.close()
+    unpriced = [
+        (p, m) for p, m in seen if p in ("openai", "gemini") and table.lookup(p, m) is None
+    ]
+    if unpriced:
+        print("\nModels in the ledger with no price:")
+        for provider, model in unpriced:
+            print(f"  {provider}: {model}")
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from relay.demo_data import write_demo_ledger
+
+    _format_of(args.out)
+    if args.rows < 1:
+        raise SettingsError("--rows must be at least 1")
+    count = write_demo_ledger(args.out, args.rows, seed=args.seed)
+    print(f"wrote {count} rows to {args.out}")
+    return 0

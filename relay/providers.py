@@ -1,0 +1,75 @@
+"""Providers as data: where each lives, how its key is sent, how its requests are read.
+
+Adding a provider adds an entry here, not an `elif` in the proxy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    route: str  # first path segment clients use
+    name: str  # key into settings.provider_keys / provider_bases, and the ledger's `provider`
+    auth_header: str  # header that carries the operator's key upstream
+    auth_prefix: str  # e.g. "Bearer "
+    priced_by_table: bool  # OpenAI/Gemini: our price file; OpenRouter: the provider reports cost
+    openai_style: bool  # request bodies and usage in OpenAI's shapes
+
+
+PROVIDERS: dict[str, Provider] = {
+    "openai": Provider("openai", "openai", "authorization", "Bearer ", True, True),
+    "openrouter": Provider("openrouter", "openrouter", "authorization", "Bearer ", False, True),
+    "geminiv1beta": Provider("geminiv1beta", "gemini", "x-goog-api-key", "", True, False),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What a path under a provider is, for costing."""
+
+    kind: str  # chat | responses | embeddings | images | speech | transcription | generate | free | unknown
+    model: str | None = None  # from the path (Gemini)
+    stream: bool = False  # from the path (Gemini streamGenerateContent)
+
+
+_OPENAI_KINDS = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/embeddings": "embeddings",
+    "/v1/images/generations": "images",
+    "/v1/images/edits": "images",
+    "/v1/images/variations": "images",
+    "/v1/audio/speech": "speech",
+    "/v1/audio/transcriptions": "transcription",
+    "/v1/audio/translations": "transcription",
+    "/v1/moderations": "free",
+}
+_GEMINI = re.compile(r"^/models/([^/:]+):([A-Za-z]+)$")
+_GEMINI_KINDS = {
+    "generateContent": "generate",
+    "streamGenerateContent": "generate",
+    "embedContent": "embeddings",
+    "batchEmbedContents": "embeddings",
+    "countTokens": "free",
+}
+
+
+def classify(provider: Provider, method: str, path: str) -> Endpoint:
+    """`path` is the part after the provider segment, starting with '/'."""
+    if method in ("GET", "HEAD"):
+        return Endpoint("free")  # model lists, file and job look-ups: the providers do not bill them
+    if provider.openai_style:
+        if path.startswith("/v1/files"):
+            return Endpoint("free")
+        return Endpoint(_OPENAI_KINDS.get(path.rstrip("/"), "unknown"))
+    match = _GEMINI.match(path)
+    if not match:
+        return Endpoint("unknown")
+    model, action = match.groups()
+    return Endpoint(
+        _GEMINI_KINDS.get(action, "unknown"), model=model, stream=action == "streamGenerateContent"
+    )

@@ -1,0 +1,613 @@
+"""Forwarding: `/openai/...`, `/openrouter/...`, `/geminiv1beta/...` to the provider, with the
+operator's key swapped in, budgets reserved and settled, and every call priced and recorded.
+
+Streams are a tee: bytes go to the client unchanged as they arrive; a copy feeds the usage reader;
+the cost is recorded in `finally`, so a stream the client abandons or the provider breaks is
+recorded too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from relay.budget import Budgets, Reservation, budget_headers
+from relay.cost import compute_cost, estimate_cost, estimate_tokens, reserve_estimate
+from relay.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+    mask_secret,
+)
+from relay.logs import log_request
+from relay.openrouter_prices import OpenRouterPrices
+from relay.pricing import Price, PriceTable
+from relay.providers import PROVIDERS, Endpoint, Provider, classify
+from relay.settings import PROVIDER_KEY_VARS, Settings
+from relay.sse import StreamUsageReader
+from relay.store import LedgerRow, Store, utc_now
+from relay.tokens import Caller, TokenVerifier, token_from_request
+from relay.usage import Usage, usage_from_json
+
+HOP_BY_HOP = frozenset(
+    "connection keep-alive proxy-authenticate proxy-authorization proxy-connection te trailer "
+    "trailers transfer-encoding upgrade".split()
+)
+# Never sent upstream: the caller's credentials and cookies, our own routing headers, and
+# anything that names the client's network (the provider sees the relay, not the user).
+DROP_REQUEST = HOP_BY_HOP | frozenset(
+    "host cookie authorization x-goog-api-key content-length accept-encoding origin referer "
+    "forwarded x-real-ip".split()
+)
+DROP_RESPONSE = HOP_BY_HOP | frozenset("content-length content-encoding set-cookie".split())
+DEFAULT_OUTPUT_ALLOWANCE = 4096  # tokens reserved when the request names no maximum
+MIN_OUTPUT_TOKENS = 16  # below this a capped reply is useless: refuse instead
+UNKNOWN_PRICE_RESERVE = Decimal("0.001")  # OpenRouter models whose price we cannot look up yet
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request on its way through the relay."""
+
+    provider: Provider
+    endpoint: Endpoint
+    path: str
+    email: str
+    model: str
+    stream: bool
+    body: bytes
+    json: dict[str, Any] | None
+    input_tokens: int
+    origin: str
+    started: float = field(default_factory=time.perf_counter)
+    ts: Any = field(default_factory=utc_now)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+class Relay:
+    """The provider routes' handler; one instance per app, built in the lifespan."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        budgets: Budgets,
+        prices: PriceTable,
+        verifier: TokenVerifier,
+        clients: dict[str, httpx.AsyncClient],
+        keys: dict[str, str],
+    ):
+        self.settings = settings
+        self.store = store
+        self.budgets = budgets
+        self.prices = prices
+        self.verifier = verifier
+        self.clients = clients  # provider name -> client (the dev demo model has its own)
+        self.keys = keys
+        self.openrouter_prices = OpenRouterPrices()
+
+    # -- entry point ------------------------------------------------------------------------
+    async def __call__(self, request: Request) -> Response:
+        route = request.path_params["provider"]
+        provider = PROVIDERS.get(route)
+        if provider is None:
+            raise NotFound(f"Unknown provider: {route}", code="unknown_provider")
+        path = "/" + request.path_params.get("path", "")
+        token = token_from_request(
+            request.headers, request.query_params, gemini_path=provider.name == "gemini"
+        )
+        caller = self.verifier.caller(token)
+        body = await read_body(request, self.settings.max_body_bytes)
+        if caller.native_key:
+            return await self._forward_native(request, provider, path, body, caller)
+        assert caller.email is not None
+        return await self._forward_user(request, provider, path, body, caller.email)
+
+    async def call_json(
+        self, route: str, path: str, payload: dict[str, Any], email: str, origin: str = ""
+    ) -> dict[str, Any]:
+        """An internal JSON call on the user's behalf (e.g. /similarity's embeddings), with the
+        same budget, pricing and ledger as a forwarded one. Upstream errors raise UpstreamError
+        carrying the provider's message."""
+        provider = PROVIDERS[route]
+        key = self.keys.get(provider.name)
+        if key is None:
+            raise ServiceUnavailable(
+                f"{provider.route} is not configured on this relay "
+                f"(the operator has not set {PROVIDER_KEY_VARS[provider.name]})"
+            )
+        body = json.dumps(payload).encode()
+        call = Call(
+            provider=provider,
+            endpoint=classify(provider, "POST", path),
+            path=path,
+            email=email,
+            model=str(payload.get("model", "")),
+            stream=False,
+            body=body,
+            json=payload,
+            input_tokens=estimate_tokens(len(body)),
+            origin=origin,
+        )
+        price = await self._price(provider, call)
+        if provider.priced_by_table and price is None:
+            raise BadRequest(f"Model {call.model} has no price on this relay", code="model_not_priced")
+        reservation = self._admit(call, price)
+        client = self.clients.get(provider.name) or self.clients["default"]
+        upstream = client.build_request(
+            "POST",
+            self.settings.provider_bases[provider.name] + path,
+            headers={
+                provider.auth_header: provider.auth_prefix + key,
+                "content-type": "application/json",
+                "accept-encoding": "identity",
+            },
+            content=call.body,
+        )
+        try:
+            resp = await self._send(client, upstream, call, reservation)
+            answer = await self._buffered(call, resp, price, reservation)
+        finally:
+            self.budgets.settle(reservation)
+        data = json.loads(answer.body)
+        if answer.status_code >= 400:
+            message = data.get("error", {}).get("message") if isinstance(data, dict) else None
+            error = UpstreamError(f"The provider refused the call: {message or answer.status_code}")
+            error.status = answer.status_code if answer.status_code < 500 else 502
+            raise error
+        return data
+
+    # -- native provider keys: a plain pass-through, no budget, no costing ----------------------
+    async def _forward_native(
+        self, request: Request, provider: Provider, path: str, body: bytes, caller: Caller
+    ) -> Response:
+        assert caller.native_key is not None
+        client = self.clients.get(provider.name) or self.clients["default"]
+        upstream = self._build(client, request, provider, path, body, caller.native_key)
+        resp = await self._send(client, upstream)
+        return StreamingResponse(
+            _passthrough(resp),
+            status_code=resp.status_code,
+            headers=response_headers(resp.headers),
+        )
+
+    # -- AI Pipe users: budget, price, forward, record ------------------------------------------
+    async def _forward_user(
+        self, request: Request, provider: Provider, path: str, body: bytes, email: str
+    ) -> Response:
+        key = self.keys.get(provider.name)
+        if key is None:
+            raise ServiceUnavailable(
+                f"{provider.route} is not configured on this relay "
+                f"(the operator has not set {PROVIDER_KEY_VARS[provider.name]})"
+            )
+        endpoint = classify(provider, request.method, path)
+        if endpoint.kind == "unknown":
+            raise BadRequest(
+                f"{request.method} /{provider.route}{path} is not supported: the relay cannot "
+                "price it, so it does not forward it",
+                code="unsupported_endpoint",
+            )
+        call = self._describe(request, provider, endpoint, path, body, email)
+        price = await self._price(provider, call)
+        if endpoint.kind != "free" and provider.priced_by_table and price is None:
+            raise BadRequest(
+                f"Model {call.model or '(none)'} has no price on this relay, so it cannot be "
+                "budgeted; ask the operator to add it to the price table",
+                code="model_not_priced",
+            )
+        reservation = self._admit(call, price)
+        try:
+            client = self.clients.get(provider.name) or self.clients["default"]
+            upstream = self._build(client, request, provider, path, call.body, key)
+            resp = await self._send(client, upstream, call, reservation)
+        except BaseException:
+            self.budgets.settle(reservation)
+            raise
+        if call.stream or not _is_json(resp):
+            return self._stream(call, resp, price, reservation)
+        return await self._buffered(call, resp, price, reservation)
+
+    def _describe(
+        self,
+        request: Request,
+        provider: Provider,
+        endpoint: Endpoint,
+        path: str,
+        body: bytes,
+        email: str,
+    ) -> Call:
+        data: dict[str, Any] | None = None
+        ctype = request.headers.get("content-type", "")
+        if body and "json" in ctype:
+            try:
+                parsed = json.loads(body)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise BadRequest(f"Request body is not valid JSON: {e}", code="invalid_json") from e
+            if not isinstance(parsed, dict):
+                raise BadRequest("Request body must be a JSON object", code="invalid_json")
+            data = parsed
+        model = endpoint.model or ""
+        stream = endpoint.stream
+        if data is not None and provider.openai_style:
+            raw_model = data.get("model", "")
+            if not isinstance(raw_model, str):
+                raise BadRequest("'model' must be a string", code="invalid_model")
+            model = raw_model
+            stream = data.get("stream") is True
+        elif endpoint.kind == "transcription":
+            model = _multipart_field(body, ctype, "model") or ""
+        text_size = len(body) if endpoint.kind != "transcription" else 0
+        return Call(
+            provider=provider,
+            endpoint=endpoint,
+            path=path,
+            email=email,
+            model=model,
+            stream=stream,
+            body=body,
+            json=data,
+            input_tokens=estimate_tokens(text_size),
+            origin=request.headers.get("origin", "")[:200],
+        )
+
+    async def _price(self, provider: Provider, call: Call) -> Price | None:
+        if not call.model:
+            return None
+        if provider.priced_by_table:
+            return self.prices.lookup(provider.name, call.model)
+        client = self.clients.get(provider.name) or self.clients["default"]
+        return await self.openrouter_prices.price(
+            client, self.settings.provider_bases[provider.name], call.model
+        )
+
+    def _admit(self, call: Call, price: Price | None) -> Reservation:
+        if call.endpoint.kind == "free":
+            return self.budgets.admit(call.email, Decimal(0))
+        requested = _max_output(call)
+        allowance = requested or DEFAULT_OUTPUT_ALLOWANCE
+        if price is None:
+            estimate = UNKNOWN_PRICE_RESERVE
+        else:
+            estimate = reserve_estimate(price, call.input_tokens, allowance)
+        reservation = self.budgets.admit(call.email, estimate)
+        if price is not None and estimate > reservation.remaining_before and call.json is not None:
+            # The budget left cannot pay for the whole allowance: cap the reply to what it can.
+            cap = _affordable_output(price, call.input_tokens, reservation.remaining_before)
+            if cap < MIN_OUTPUT_TOKENS:
+                self.budgets.settle(reservation)
+                spent = self.budgets.remaining(call.email)
+                raise QuotaExceeded(
+                    f"Budget left (${max(spent, Decimal(0)):.4f}) cannot pay for a reply from "
+                    f"{call.model}",
+                    headers=budget_headers(spent),
+                )
+            if requested is None or cap < requested:
+                _set_max_output(call, cap)
+        if call.stream and call.provider.openai_style and call.json is not None:
+            _ask_for_stream_usage(call)
+        return reservation
+
+    # -- upstream ---------------------------------------------------------------------------
+    def _build(
+        self,
+        client: httpx.AsyncClient,
+        request: Request,
+        provider: Provider,
+        path: str,
+        body: bytes,
+        key: str,
+    ) -> httpx.Request:
+        base = self.settings.provider_bases[provider.name]
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
+        headers = [
+            (k, v)
+            for k, v in request.headers.items()
+            if k not in DROP_REQUEST and not k.startswith(("x-forwarded-", "cf-", "x-aipipe-"))
+        ]
+        headers.append((provider.auth_header, provider.auth_prefix + key))
+        headers.append(("accept-encoding", "identity"))  # we read usage from the bytes
+        return client.build_request(
+            request.method, base + path, params=query, headers=headers, content=body
+        )
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        upstream: httpx.Request,
+        call: Call | None = None,
+        reservation: Reservation | None = None,
+    ) -> httpx.Response:
+        try:
+            return await client.send(upstream, stream=True)
+        except httpx.TimeoutException as e:
+            self._record_failure(call, 504, "broken")
+            raise UpstreamTimeout(f"The provider did not answer in time ({type(e).__name__})") from e
+        except httpx.HTTPError as e:
+            self._record_failure(call, 502, "broken")
+            raise UpstreamError(f"Could not reach the provider ({type(e).__name__})") from e
+
+    def _record_failure(self, call: Call | None, status: int, outcome: str) -> None:
+        if call is not None:
+            self._record(call, status, outcome, None, Decimal(0), "free")
+
+    # -- answers ----------------------------------------------------------------------------
+    async def _buffered(
+        self, call: Call, resp: httpx.Response, price: Price | None, reservation: Reservation
+    ) -> Response:
+        """A JSON answer: read it whole (it is complete only at the end anyway), price it, and
+        tell the client its cost in headers."""
+        try:
+            content = await resp.aread()
+        except httpx.HTTPError as e:
+            cost = self._estimate(call, price, 0)
+            self._record(call, 502, "broken", None, cost, "estimated")
+            self.budgets.settle(reservation)
+            raise UpstreamError(f"The provider broke off its answer ({type(e).__name__})") from e
+        finally:
+            await resp.aclose()
+        usage, cost, source, outcome = None, Decimal(0), "free", "ok"
+        if resp.status_code >= 400:
+            outcome = "error"
+            content = mask_keys(content, self.keys.values())
+        elif call.endpoint.kind != "free":
+            usage = _usage_of(call.provider.name, content)
+            cost, source = self._cost(call, price, usage, len(content))
+        self._record(call, resp.status_code, outcome, usage, cost, source)
+        self.budgets.settle(reservation)
+        headers = response_headers(resp.headers)
+        headers.update(budget_headers(self.budgets.remaining(call.email), cost))
+        headers["x-aipipe-cost-source"] = source
+        return Response(content, status_code=resp.status_code, headers=headers)
+
+    def _stream(
+        self, call: Call, resp: httpx.Response, price: Price | None, reservation: Reservation
+    ) -> StreamingResponse:
+        headers = response_headers(resp.headers)
+        headers.update(budget_headers(reservation.remaining_before + reservation.amount))
+        is_sse = "text/event-stream" in resp.headers.get("content-type", "")
+        return StreamingResponse(
+            self._tee(call, resp, price, reservation, is_sse),
+            status_code=resp.status_code,
+            headers=headers,
+        )
+
+    async def _tee(
+        self,
+        call: Call,
+        resp: httpx.Response,
+        price: Price | None,
+        reservation: Reservation,
+        is_sse: bool,
+    ) -> AsyncIterator[bytes]:
+        reader = StreamUsageReader(call.provider.name)
+        outcome, status, sent = "aborted", resp.status_code, 0
+        if resp.status_code >= 400:
+            outcome = "error"
+        try:
+            try:
+                async for chunk in resp.aiter_raw():
+                    reader.feed(chunk)
+                    sent += len(chunk)
+                    yield chunk
+                if outcome != "error":
+                    outcome = "ok"
+            except httpx.HTTPError as e:
+                outcome, status = "broken", 502
+                if is_sse:
+                    message = f"The provider broke off the stream ({type(e).__name__})"
+                    event = {"error": {"message": message, "type": "upstream_error"}}
+                    yield f"data: {json.dumps(event)}\n\n".encode()
+        finally:
+            # Record before any await: a cancelled (client gone) generator may not await again.
+            usage = reader.usage or _request_usage(call)
+            if outcome == "error":
+                cost, source = Decimal(0), "free"
+            elif call.endpoint.kind == "free":
+                cost, source = Decimal(0), "free"
+            else:
+                cost, source = self._cost(call, price, usage, reader.output_chars or sent)
+            self._record(call, status, outcome, usage, cost, source)
+            self.budgets.settle(reservation)
+            with anyio.CancelScope(shield=True):
+                await resp.aclose()
+
+    # -- cost and ledger ----------------------------------------------------------------------
+    def _cost(
+        self, call: Call, price: Price | None, usage: Usage | None, output_size: int
+    ) -> tuple[Decimal, str]:
+        if usage is not None:
+            computed = compute_cost(price, usage)
+            if computed is not None:
+                return computed
+        return self._estimate(call, price, output_size), "estimated"
+
+    def _estimate(self, call: Call, price: Price | None, output_size: int) -> Decimal:
+        if price is None:
+            return UNKNOWN_PRICE_RESERVE  # never $0: an unknown price is estimated and marked
+        return estimate_cost(
+            price, input_tokens=call.input_tokens, output_tokens=estimate_tokens(output_size)
+        )
+
+    def _record(
+        self,
+        call: Call,
+        status: int,
+        outcome: str,
+        usage: Usage | None,
+        cost: Decimal,
+        source: str,
+    ) -> None:
+        u = usage or Usage()
+        latency = (time.perf_counter() - call.started) * 1000
+        log_request(
+            id=call.id, user=call.email, provider=call.provider.name, model=call.model,
+            path=call.path, status=status, outcome=outcome, cost=str(cost), source=source,
+            latency_ms=round(latency, 2), streamed=call.stream,
+        )
+        self.store.record(
+            LedgerRow(
+                id=call.id,
+                ts=call.ts,
+                date=call.ts.date(),
+                email=call.email,
+                provider=call.provider.name,
+                path=call.path,
+                model=call.model,
+                status=status,
+                outcome=outcome,
+                input_tokens=u.input_tokens if usage else call.input_tokens,
+                output_tokens=u.output_tokens,
+                cached_tokens=u.cached_input_tokens,
+                reasoning_tokens=u.reasoning_tokens,
+                cost=cost,
+                cost_source=source,
+                latency_ms=latency,
+                streamed=call.stream,
+                origin=call.origin,
+            )
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------------
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body is larger than {limit // (1024 * 1024)} MB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit // (1024 * 1024)} MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def response_headers(upstream: httpx.Headers) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in upstream.items()
+        if k not in DROP_RESPONSE and not k.startswith("access-control-")
+    }
+
+
+def mask_keys(content: bytes, keys: Any) -> bytes:
+    """Providers sometimes quote the key they were given; never let it reach the client."""
+    for key in keys:
+        if key and key.encode() in content:
+            content = content.replace(key.encode(), mask_secret(key).encode())
+    return content
+
+
+async def _passthrough(resp: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in resp.aiter_raw():
+            yield chunk
+    finally:
+        with anyio.CancelScope(shield=True):
+            await resp.aclose()
+
+
+def _is_json(resp: httpx.Response) -> bool:
+    return "json" in resp.headers.get("content-type", "")
+
+
+def _usage_of(provider: str, content: bytes) -> Usage | None:
+    try:
+        data = json.loads(content, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return usage_from_json(provider, data) if isinstance(data, dict) else None
+
+
+_MAX_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+def _request_usage(call: Call) -> Usage | None:
+    """Usage known from the request alone: speech is billed on its input text."""
+    if call.endpoint.kind == "speech" and call.json is not None:
+        text = call.json.get("input")
+        if isinstance(text, str):
+            return Usage(
+                input_characters=len(text),
+                input_tokens=estimate_tokens(len(text.encode())),
+                estimated=True,
+            )
+    return None
+
+
+def _max_output(call: Call) -> int | None:
+    data = call.json
+    if data is None:
+        return None
+    if not call.provider.openai_style:
+        config = data.get("generationConfig")
+        value = config.get("maxOutputTokens") if isinstance(config, dict) else None
+    else:
+        value = next((data[f] for f in _MAX_FIELDS if data.get(f) is not None), None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest("max tokens must be a positive whole number", code="invalid_max_tokens")
+    return value
+
+
+def _set_max_output(call: Call, cap: int) -> None:
+    data = call.json
+    assert data is not None
+    if not call.provider.openai_style:
+        config = data.setdefault("generationConfig", {})
+        if isinstance(config, dict):
+            config["maxOutputTokens"] = cap
+    elif call.endpoint.kind == "responses":
+        data["max_output_tokens"] = cap
+    else:
+        present = [f for f in ("max_completion_tokens", "max_tokens") if data.get(f) is not None]
+        for f in present or ["max_completion_tokens" if call.provider.name == "openai" else "max_tokens"]:
+            data[f] = cap
+    call.body = json.dumps(data).encode()
+
+
+def _ask_for_stream_usage(call: Call) -> None:
+    data = call.json
+    assert data is not None
+    if call.endpoint.kind == "chat":
+        options = data.get("stream_options")
+        if not isinstance(options, dict) or options.get("include_usage") is not True:
+            data["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            call.body = json.dumps(data).encode()
+
+
+def _affordable_output(price: Price, input_tokens: int, remaining: Decimal) -> int:
+    per_token = reserve_estimate(price, 0, 1)
+    if per_token <= 0:
+        return DEFAULT_OUTPUT_ALLOWANCE
+    left = remaining - reserve_estimate(price, input_tokens, 0)
+    return int(left / per_token) if left > 0 else 0
+
+
+def _multipart_field(body: bytes, content_type: str, name: str) -> str | None:
+    """Read one small text field (the model) from a multipart body without parsing the files."""
+    marker = f'name="{name}"'.encode()
+    at = body.find(marker)
+    if at < 0:
+        return None
+    start = body.find(b"\r\n\r\n", at)
+    end = body.find(b"\r\n--", start + 4)
+    if start < 0 or end < 0:
+        return None
+    return body[start + 4 : end].decode("utf-8", "replace").strip()[:200] or None

@@ -1,0 +1,170 @@
+"""Configuration: environment + `.env` + the TOML policy file, read once into one Settings object.
+
+This is the only module that reads the environment. Every variable is listed in ENV_VARS (and in
+the README's table; a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from relay.policy import Policy, load_policy
+
+PUBLIC_BASES = {
+    "openai": "https://api.openai.com",
+    "openrouter": "https://openrouter.ai/api",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta",
+}
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+# name -> meaning. The README table is checked against this.
+ENV_VARS: dict[str, str] = {
+    "AIPIPE_SECRET": "HS256 signing key for tokens (>= 32 bytes); generated and kept in the data dir with --dev",
+    "AIPIPE_DATA_DIR": "where the DuckDB file and other state live",
+    "AIPIPE_CONFIG": "path to the TOML policy file",
+    "ADMIN_EMAILS": "admin emails, separated by commas and/or whitespace",
+    "GOOGLE_CLIENT_ID": "OAuth client id for Google Sign-In",
+    "AIPIPE_GOOGLE_CERTS_URL": "where Google's public signing certs are fetched",
+    "OPENROUTER_API_KEY": "OpenRouter key",
+    "OPENAI_API_KEY": "OpenAI key",
+    "GEMINI_API_KEY": "Gemini key",
+    "AIPIPE_OPENROUTER_BASE": "OpenRouter upstream base URL",
+    "AIPIPE_OPENAI_BASE": "OpenAI upstream base URL",
+    "AIPIPE_GEMINI_BASE": "Gemini upstream base URL",
+    "AIPIPE_ALLOWED_ORIGINS": "origins that receive a token from /login?redirect= without a prompt",
+    "AIPIPE_TOKEN_DAYS": "lifetime of issued tokens in days (sets `exp`)",
+    "AIPIPE_WEB_DIR": "directory of the browser pages",
+    "AIPIPE_MAX_BODY_MB": "largest request body accepted",
+    "AIPIPE_UPSTREAM_TIMEOUT": "seconds to connect and to wait for the first response byte",
+    "AIPIPE_STREAM_IDLE_TIMEOUT": "seconds a stream may stay silent before it is cut",
+    "AIPIPE_FLUSH_SECONDS": "how often buffered ledger rows are written to DuckDB",
+}
+
+PROVIDER_KEY_VARS = {
+    "openai": "OPENAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+}
+
+
+class SettingsError(ValueError):
+    """Configuration that stops start-up; the message names the variable or file."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret: str = field(repr=False)
+    data_dir: Path
+    policy: Policy = field(default_factory=Policy)
+    config_path: Path | None = None
+    admin_emails: frozenset[str] = frozenset()
+    google_client_id: str | None = None
+    google_certs_url: str = GOOGLE_CERTS_URL
+    provider_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    provider_bases: Mapping[str, str] = field(default_factory=lambda: dict(PUBLIC_BASES))
+    allowed_origins: tuple[str, ...] = ()
+    token_days: float | None = None
+    web_dir: Path = DEFAULT_WEB_DIR
+    max_body_bytes: int = 25 * 1024 * 1024
+    upstream_timeout: float = 60.0
+    stream_idle_timeout: float = 120.0
+    flush_seconds: float = 0.5
+    dev: bool = False
+
+    def is_admin(self, email: str) -> bool:
+        email = email.lower()
+        return email in self.admin_emails or email in self.policy.admins
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "aipipe.duckdb"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, dev: bool = False, cwd: Path | None = None
+) -> Settings:
+    """Read the environment (and `.env` in cwd; the real environment wins) into Settings."""
+    cwd = cwd or Path.cwd()
+    env: dict[str, str] = {}
+    dotenv = cwd / ".env"
+    if dotenv.is_file():
+        env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+
+    data_dir = Path(env.get("AIPIPE_DATA_DIR") or cwd / "data")
+    config_path = _config_path(env, cwd)
+    policy = load_policy(config_path)
+    return Settings(
+        secret=_secret(env.get("AIPIPE_SECRET"), data_dir, dev),
+        data_dir=data_dir,
+        policy=policy,
+        config_path=config_path,
+        admin_emails=frozenset(_split(env.get("ADMIN_EMAILS", "").lower())),
+        google_client_id=env.get("GOOGLE_CLIENT_ID") or None,
+        google_certs_url=env.get("AIPIPE_GOOGLE_CERTS_URL") or GOOGLE_CERTS_URL,
+        provider_keys={p: env[v] for p, v in PROVIDER_KEY_VARS.items() if env.get(v)},
+        provider_bases={
+            p: (env.get(f"AIPIPE_{p.upper()}_BASE") or base).rstrip("/")
+            for p, base in PUBLIC_BASES.items()
+        },
+        allowed_origins=tuple(o.rstrip("/") for o in _split(env.get("AIPIPE_ALLOWED_ORIGINS", ""))),
+        token_days=_number(env, "AIPIPE_TOKEN_DAYS", None),
+        web_dir=Path(env["AIPIPE_WEB_DIR"]) if env.get("AIPIPE_WEB_DIR") else DEFAULT_WEB_DIR,
+        max_body_bytes=int((_number(env, "AIPIPE_MAX_BODY_MB", 25.0) or 25.0) * 1024 * 1024),
+        upstream_timeout=_number(env, "AIPIPE_UPSTREAM_TIMEOUT", 60.0) or 60.0,
+        stream_idle_timeout=_number(env, "AIPIPE_STREAM_IDLE_TIMEOUT", 120.0) or 120.0,
+        flush_seconds=_number(env, "AIPIPE_FLUSH_SECONDS", 0.5) or 0.5,
+        dev=dev,
+    )
+
+
+def _split(value: str) -> list[str]:
+    return [part for part in value.replace(",", " ").split() if part]
+
+
+def _config_path(env: Mapping[str, str], cwd: Path) -> Path | None:
+    if env.get("AIPIPE_CONFIG"):
+        return Path(env["AIPIPE_CONFIG"])
+    default = cwd / "aipipe.toml"
+    return default if default.is_file() else None
+
+
+def _number(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise SettingsError(f"{name}={raw!r} is not a number") from e
+    if not value > 0:
+        raise SettingsError(f"{name} must be greater than 0")
+    return value
+
+
+def _secret(value: str | None, data_dir: Path, dev: bool) -> str:
+    if value:
+        if len(value.encode()) < 32:
+            raise SettingsError("AIPIPE_SECRET must be at least 32 bytes (try: openssl rand -hex 32)")
+        return value
+    if not dev:
+        raise SettingsError(
+            "AIPIPE_SECRET is not set: set it to at least 32 random bytes "
+            "(openssl rand -hex 32), or run `aipipe serve --dev` for a local trial"
+        )
+    # Dev mode: generate once, keep it so tokens survive restarts.
+    path = data_dir / "dev-secret"
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret

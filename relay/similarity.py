@@ -1,0 +1,59 @@
+"""`POST /similarity`: cosine similarity of docs to topics from one embeddings call."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from relay.access import require_user
+from relay.errors import BadRequest
+
+MAX_TEXTS = 2048
+
+
+async def similarity(request: Request) -> JSONResponse:
+    email = require_user(request)
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest("Body must be JSON: {docs, topics?, model?, precision?}", code="invalid_json") from e
+    if not isinstance(body, dict):
+        raise BadRequest("Body must be JSON: {docs, topics?, model?, precision?}", code="invalid_json")
+    docs = _texts(body.get("docs"), "docs")
+    topics = _texts(body.get("topics"), "topics") if body.get("topics") is not None else docs
+    model = body.get("model", "text-embedding-3-small")
+    precision = body.get("precision", 5)
+    if not isinstance(model, str) or not model:
+        raise BadRequest("model must be a string", code="invalid_model")
+    if isinstance(precision, bool) or not isinstance(precision, int) or not 0 <= precision <= 15:
+        raise BadRequest("precision must be a whole number from 0 to 15")
+    unique = list(dict.fromkeys([*docs, *topics]))  # each text embedded once
+    if len(unique) > MAX_TEXTS:
+        raise BadRequest(f"At most {MAX_TEXTS} distinct texts per call")
+    data = await request.app.state.relay.call_json(
+        "openai", "/v1/embeddings", {"model": model, "input": unique}, email,
+        request.headers.get("origin", ""),
+    )
+    vectors = {unique[item["index"]]: _unit(item["embedding"]) for item in data["data"]}
+    matrix = [
+        [round(sum(a * b for a, b in zip(vectors[d], vectors[t], strict=True)), precision) for t in topics]
+        for d in docs
+    ]
+    usage = data.get("usage", {})
+    return JSONResponse(
+        {"model": model, "similarity": matrix, "usage": {"prompt_tokens": usage.get("prompt_tokens", 0)}}
+    )
+
+
+def _texts(value: object, name: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(t, str) for t in value):
+        raise BadRequest(f"{name} must be a non-empty list of strings")
+    return value
+
+
+def _unit(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]

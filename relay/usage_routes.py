@@ -1,0 +1,66 @@
+"""A user's own usage: `/usage` (budget window) and `/usage/requests` (recent calls)."""
+
+from __future__ import annotations
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from relay.access import require_user
+from relay.errors import BadRequest
+from relay.store import COLUMN_NAMES
+
+
+async def usage(request: Request) -> JSONResponse:
+    email = require_user(request)
+    budgets = request.app.state.budgets
+    budget, spent = budgets.standing(email)
+    days = budgets.store.day_costs(email, budget.days)
+    return JSONResponse(
+        {
+            "email": email,
+            "days": budget.days,
+            "cost": float(spent),
+            "usage": [{"date": d.isoformat(), "cost": float(c)} for d, c in days],
+            "limit": float(budget.limit),
+            "remaining": float(max(budget.limit - spent, 0)),
+        }
+    )
+
+
+async def recent_requests(request: Request) -> JSONResponse:
+    """The caller's most recent requests, newest first (`?limit=`, at most 500)."""
+    email = require_user(request)
+    limit = _int_param(request, "limit", 50, 1, 500)
+    store = request.app.state.store
+    rows = await anyio.to_thread.run_sync(
+        store.query,
+        f"SELECT {', '.join(COLUMN_NAMES)} FROM requests WHERE email = ? ORDER BY ts DESC LIMIT ?",
+        [email, limit],
+    )
+    return JSONResponse({"data": [_row_json(r) for r in rows]})
+
+
+def _row_json(row: tuple) -> dict:
+    out = dict(zip(COLUMN_NAMES, row, strict=True))
+    out["ts"] = out["ts"].isoformat() + "Z"
+    out["date"] = out["date"].isoformat()
+    out["cost"] = float(out["cost"])
+    out.pop("email", None)
+    return out
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+routes = [
+    Route("/usage", usage, methods=["GET"]),
+    Route("/usage/requests", recent_requests, methods=["GET"]),
+]

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent set-up: Python venv with the package and its extras, the pages' npm runtime
+# (PyScript, Pyodide, chart and Markdown libraries), and with --browser Debian's Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.aipipe-installed
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test,notebooks]'
+  echo "$want" > "$stamp"
+fi
+
+if [ -f web/package.json ]; then
+  wstamp=web/node_modules/.aipipe-installed
+  wwant=$(cat web/package.json web/package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$wstamp" ] || [ "$(cat "$wstamp")" != "$wwant" ]; then
+    (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$wwant" > "$wstamp"
+  fi
+fi
+
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -q && apt-get install -y -q chromium
+  else
+    sudo apt-get update -q && sudo apt-get install -y -q chromium
+  fi
+fi

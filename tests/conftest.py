@@ -1,0 +1,115 @@
+"""Shared fixtures: a real relay app (real DuckDB file in tmp_path) in front of the fake providers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.testclient import TestClient
+
+from relay.app import create_app
+from relay.policy import parse_policy
+from relay.settings import Settings
+from relay.tokens import issue_token
+from tests.fakes.google import FakeGoogle
+from tests.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
+
+SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+ADMIN = "admin@example.com"
+POLICY = {
+    "budget": {
+        "*": {"limit": 0.10, "days": 7},
+        "@example.com": {"limit": 1.0, "days": 7},
+        "rich@example.com": {"limit": 10.0, "days": 30},
+        "blocked@example.com": {"limit": 0, "days": 1},
+    },
+    "salt": {"salted@example.com": "pepper-1"},
+}
+FAKE = "http://fake.test"  # in-process upstream, reached through the transport
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the tests, never from the developer's shell."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AIPIPE_") or name.endswith("_API_KEY") or name in (
+            "ADMIN_EMAILS",
+            "GOOGLE_CLIENT_ID",
+        ):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def fake_google() -> FakeGoogle:
+    return FakeGoogle()
+
+
+@pytest.fixture
+def upstream(fake_google: FakeGoogle) -> Starlette:
+    """The fake providers, plus Google's cert endpoint, as one in-process app."""
+    app = create_fake_upstream()
+    app.router.routes.insert(0, Mount("/google", app=fake_google.certs_app()))
+    return app
+
+
+def make_settings(tmp_path: Path, base: str = FAKE, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "secret": SECRET,
+        "data_dir": tmp_path / "data",
+        "policy": parse_policy(POLICY),
+        "admin_emails": frozenset({ADMIN}),
+        "google_client_id": FakeGoogle().client_id,
+        "google_certs_url": f"{base}/google/oauth2/v1/certs",
+        "provider_keys": dict(DEFAULT_KEYS),
+        "provider_bases": {p: f"{base}/{p}" for p in ("openai", "openrouter", "gemini")},
+        "flush_seconds": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def make_client(upstream: Starlette) -> Iterator[Callable[..., TestClient]]:
+    """Build a TestClient for the relay with the given settings (lifespan on)."""
+    opened: list[TestClient] = []
+
+    def build(settings: Settings) -> TestClient:
+        app = create_app(settings, transport=httpx.ASGITransport(app=upstream))
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield build
+    for client in reversed(opened):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient], settings: Settings) -> TestClient:
+    return make_client(settings)
+
+
+@pytest.fixture
+def token(settings: Settings) -> Callable[[str], str]:
+    return lambda email="student@example.com": issue_token(settings, email)
+
+
+def auth(tok: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,84 @@
+import time
+
+import jwt
+import pytest
+
+from relay.errors import Unauthorized
+from relay.policy import parse_policy
+from relay.tokens import TokenVerifier, issue_token, token_from_request
+from tests.conftest import SECRET, make_settings, with_settings
+
+
+def test_token_claims(tmp_path) -> None:
+    """A token carries email and iat, the policy's salt, and exp when a lifetime is set."""
+    s = with_settings(make_settings(tmp_path), token_days=1.0)
+    claims = jwt.decode(issue_token(s, "Salted@Example.com"), SECRET, algorithms=["HS256"])
+    assert claims["email"] == "salted@example.com"
+    assert claims["salt"] == "pepper-1"
+    assert claims["exp"] - claims["iat"] == 86400
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "gemini", "expected"),
+    [
+        ({"authorization": "Bearer abc"}, {}, False, "abc"),
+        ({"authorization": "bearer   abc"}, {}, False, "abc"),
+        ({"authorization": "abc"}, {}, False, "abc"),
+        ({"x-goog-api-key": "abc"}, {}, True, "abc"),
+        ({}, {"key": "abc"}, True, "abc"),
+        ({}, {"key": "abc"}, False, None),
+        ({"authorization": "Bearer first", "x-goog-api-key": "second"}, {}, True, "first"),
+    ],
+)
+def test_carriers_in_order(headers, query, gemini, expected) -> None:
+    """Bearer, bare Authorization, x-goog-api-key, then ?key= only on Gemini paths."""
+    assert token_from_request(headers, query, gemini_path=gemini) == expected
+
+
+def test_revoked_by_salt_change(tmp_path) -> None:
+    """Changing a user's salt in the policy refuses every token issued before."""
+    s = make_settings(tmp_path)
+    old = issue_token(s, "salted@example.com")
+    assert TokenVerifier(s).caller(old).email == "salted@example.com"
+    changed = with_settings(s, policy=parse_policy({"salt": {"salted@example.com": "new"}}))
+    with pytest.raises(Unauthorized, match="no longer valid"):
+        TokenVerifier(changed).caller(old)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda: jwt.encode({"email": "a@b.c", "iat": 1}, "wrong-secret-" * 4, algorithm="HS256"),
+        lambda: jwt.encode({"email": "a@b.c", "iat": 1}, None, algorithm="none"),
+        lambda: jwt.encode({"email": "a@b.c", "iat": 1}, SECRET * 2, algorithm="HS512"),
+        lambda: jwt.encode({"iat": 1}, SECRET, algorithm="HS256"),
+        lambda: jwt.encode({"email": "not-an-email", "iat": 1}, SECRET, algorithm="HS256"),
+        lambda: "garbage.token.here",
+    ],
+)
+def test_forged_or_malformed_tokens_are_refused(tmp_path, forge) -> None:
+    """Wrong key, alg none, another algorithm, missing or bad claims: all 401."""
+    with pytest.raises(Unauthorized):
+        TokenVerifier(make_settings(tmp_path)).caller(forge())
+
+
+def test_expired_token_is_refused(tmp_path) -> None:
+    """A token past its exp is refused with a message saying so."""
+    s = with_settings(make_settings(tmp_path), token_days=1.0)
+    old = issue_token(s, "a@b.c", now=time.time() - 3 * 86400)
+    with pytest.raises(Unauthorized, match="expired"):
+        TokenVerifier(s).caller(old)
+
+
+def test_native_keys_are_recognised(tmp_path) -> None:
+    """Provider keys pass through as native keys, with no AI Pipe identity."""
+    v = TokenVerifier(make_settings(tmp_path))
+    for key in ("sk-proj-abc", "sk-or-v1-abc", "AIzaSyabc"):
+        caller = v.caller(key)
+        assert caller.native_key == key and caller.email is None
+
+
+def test_missing_token_message(tmp_path) -> None:
+    """No token at all: the SPEC's message."""
+    with pytest.raises(Unauthorized, match="Missing Authorization: Bearer token"):
+        TokenVerifier(make_settings(tmp_path)).caller(None)
