@@ -20,6 +20,7 @@ from relay.cors import CORSMiddleware
 from relay.demo_model import DEMO_KEY, DemoTransport
 from relay.errors import RelayError, error_response
 from relay.google_auth import GoogleVerifier
+from relay.pages import page_routes
 from relay.pricing import PriceTable
 from relay.proxy import Relay
 from relay.settings import Settings
@@ -31,7 +32,9 @@ from relay.webproxy import web_proxy
 log = logging.getLogger("aipipe")
 
 
-def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
     """`transport` replaces the network for upstream calls (tests pass a fake upstream's)."""
 
     @contextlib.asynccontextmanager
@@ -78,7 +81,7 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         *admin_routes.routes,
         Route("/similarity", similarity, methods=["POST"]),
         Route("/proxy/{url:path}", web_proxy, methods=["GET", "POST", "HEAD"]),
-        *_page_routes(settings),
+        *page_routes(settings),
         Route("/{provider}/{path:path}", provider_route, methods=ALL_METHODS),
         Route("/{provider}", provider_route, methods=ALL_METHODS),
     ]
@@ -153,13 +156,7 @@ class ServerErrorEnvelope:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            response = error_response(500, "Internal error in the relay", "server_error", "internal_error")
+            response = error_response(
+                500, "Internal error in the relay", "server_error", "internal_error"
+            )
             await response(scope, receive, send)
-
-
-def _page_routes(settings: Settings) -> list[BaseRoute]:
-    try:
-        from relay.pages import page_routes
-    except ImportError:  # pages not built yet: the API works without them
-        return []
-    return page_routes(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -57,8 +58,12 @@ async def _body_fields(request: Request) -> dict:
         except ValueError as e:
             raise BadRequest("Request body is not valid JSON", code="invalid_json") from e
         return data if isinstance(data, dict) else {}
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    if "x-www-form-urlencoded" in ctype:
+        try:
+            return dict(parse_qsl(body.decode(), keep_blank_values=True))
+        except UnicodeDecodeError as e:
+            raise BadRequest("Form body is not valid UTF-8") from e
+    raise BadRequest("Send a JSON or url-encoded form body", code="unsupported_media_type")
 
 
 def _is_loopback(request: Request) -> bool:

@@ -36,8 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the relay and its pages")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8787)
-    serve.add_argument("--dev", action="store_true", help="local trial: generated secret, dev sign-in, demo model")
-    serve.add_argument("--grace", type=float, default=20.0, help="seconds in-flight streams get on shutdown")
+    serve.add_argument(
+        "--dev", action="store_true", help="local trial: generated secret, dev sign-in, demo model"
+    )
+    serve.add_argument(
+        "--grace", type=float, default=20.0, help="seconds in-flight streams get on shutdown"
+    )
     serve.set_defaults(run=cmd_serve)
 
     token = sub.add_parser("token", help="print a token for EMAIL")
@@ -98,9 +102,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _banner(settings: Settings, url: str) -> None:
     lines = [f"AI Pipe relay on {url}  (data: {settings.data_dir})"]
     if settings.dev:
-        lines.append("  --dev: dev sign-in at /login (loopback only); generated secret kept in the data dir")
+        lines.append(
+            "  --dev: dev sign-in at /login (loopback only); generated secret kept in the data dir"
+        )
         if "openai" not in settings.provider_keys:
-            lines.append("  --dev: no OPENAI_API_KEY, so /openai answers the built-in demo model 'aipipe-demo'")
+            lines.append(
+                "  --dev: no OPENAI_API_KEY, so /openai answers the built-in demo model 'aipipe-demo'"
+            )
     missing = [p for p in ("openai", "openrouter", "gemini") if p not in settings.provider_keys]
     if missing:
         lines.append(f"  providers without a key: {', '.join(missing)}")
@@ -153,7 +161,8 @@ def _daily_rows_from_relay(settings: Settings, email: str | None) -> list[tuple]
     resp = httpx.get(f"{url}/admin/usage", params=params, headers=headers, timeout=60)
     resp.raise_for_status()
     return [
-        (r["email"], date.fromisoformat(r["date"]), Decimal(str(r["cost"]))) for r in resp.json()["data"]
+        (r["email"], date.fromisoformat(r["date"]), Decimal(str(r["cost"])))
+        for r in resp.json()["data"]
     ]
 
 
@@ -192,7 +201,9 @@ def _format_of(path: Path) -> str:
 def _running_relay(settings: Settings) -> tuple[str, dict[str, str]]:
     running = settings.data_dir / RUNNING_FILE
     if not running.is_file():
-        raise SettingsError(f"{settings.db_path} is locked by another process and no running relay is recorded")
+        raise SettingsError(
+            f"{settings.db_path} is locked by another process and no running relay is recorded"
+        )
     url = json.loads(running.read_text())["url"]
     token = issue_token(settings, "operator@aipipe.local", operator=True)
     return url, {"authorization": f"Bearer {token}"}
@@ -213,9 +224,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
         seen = store.query("SELECT DISTINCT provider, model FROM requests WHERE model <> ''")
     finally:
         store.close()
-    unpriced = [
-        (p, m) for p, m in seen if p in ("openai", "gemini") and table.lookup(p, m) is None
-    ]
+    unpriced = [(p, m) for p, m in seen if p in ("openai", "gemini") and table.lookup(p, m) is None]
     if unpriced:
         print("\nModels in the ledger with no price:")
         for provider, model in unpriced:

@@ -28,7 +28,9 @@ class CORSMiddleware:
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [
-                    (k, v) for k, v in message.get("headers", []) if not k.startswith(b"access-control-")
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if not k.startswith(b"access-control-")
                 ]
                 headers += [_ALLOW_ORIGIN, _EXPOSE]
                 message["headers"] = headers

@@ -40,31 +40,53 @@ class DemoTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if request.method == "GET" and path.endswith("/v1/models"):
-            return _json(200, {"object": "list", "data": [{"id": DEMO_MODEL, "object": "model", "owned_by": "aipipe"}]})
+            return _json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": DEMO_MODEL, "object": "model", "owned_by": "aipipe"}],
+                },
+            )
         body = json.loads(await request.aread() or b"{}")
         if body.get("model") != DEMO_MODEL:
-            return _json(404, {"error": {
-                "message": f"Only the demo model '{DEMO_MODEL}' is available: this relay has no "
-                "OPENAI_API_KEY. Set one to use real OpenAI models.",
-                "type": "invalid_request_error", "code": "model_not_found"}})
+            return _json(
+                404,
+                {
+                    "error": {
+                        "message": f"Only the demo model '{DEMO_MODEL}' is available: this relay has no "
+                        "OPENAI_API_KEY. Set one to use real OpenAI models.",
+                        "type": "invalid_request_error",
+                        "code": "model_not_found",
+                    }
+                },
+            )
         if path.endswith("/v1/embeddings"):
             return _json(200, _embeddings(body))
         prompt = _prompt_text(body)
         words = (REPLY + prompt[:200]).split(" ")
-        limit = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
+        limit = (
+            body.get("max_completion_tokens")
+            or body.get("max_tokens")
+            or body.get("max_output_tokens")
+        )
         if isinstance(limit, int):
             words = words[:limit]
         usage_in = max(1, math.ceil(len(prompt) / 4))
         if path.endswith("/v1/responses"):
             return _json(200, _response(words, usage_in))
         if body.get("stream"):
-            return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                                  stream=_Stream(_chat_stream(words, usage_in)))
+            return httpx.Response(
+                200,
+                headers={"content-type": "text/event-stream"},
+                stream=_Stream(_chat_stream(words, usage_in)),
+            )
         return _json(200, _chat(words, usage_in))
 
 
 def _json(status: int, data: dict) -> httpx.Response:
-    return httpx.Response(status, headers={"content-type": "application/json"}, content=json.dumps(data).encode())
+    return httpx.Response(
+        status, headers={"content-type": "application/json"}, content=json.dumps(data).encode()
+    )
 
 
 def _prompt_text(body: dict) -> str:
@@ -81,15 +103,28 @@ def _usage(inp: int, out: int) -> dict:
 
 def _chat(words: list[str], inp: int) -> dict:
     return {
-        "id": "chatcmpl-demo", "object": "chat.completion", "created": int(time.time()), "model": DEMO_MODEL,
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": " ".join(words)}}],
+        "id": "chatcmpl-demo",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": DEMO_MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": " ".join(words)},
+            }
+        ],
         "usage": _usage(inp, len(words)),
     }
 
 
 async def _chat_stream(words: list[str], inp: int) -> AsyncIterator[bytes]:
-    base = {"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": int(time.time()), "model": DEMO_MODEL}
+    base = {
+        "id": "chatcmpl-demo",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": DEMO_MODEL,
+    }
     for i, word in enumerate(words):
         delta = {"content": (" " if i else "") + word}
         yield _event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
@@ -106,11 +141,23 @@ def _event(data: dict) -> bytes:
 def _response(words: list[str], inp: int) -> dict:
     text = " ".join(words)
     return {
-        "id": "resp-demo", "object": "response", "model": DEMO_MODEL, "status": "completed",
-        "output": [{"type": "message", "role": "assistant",
-                    "content": [{"type": "output_text", "text": text}]}],
+        "id": "resp-demo",
+        "object": "response",
+        "model": DEMO_MODEL,
+        "status": "completed",
+        "output": [
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text}],
+            }
+        ],
         "output_text": text,
-        "usage": {"input_tokens": inp, "output_tokens": len(words), "total_tokens": inp + len(words)},
+        "usage": {
+            "input_tokens": inp,
+            "output_tokens": len(words),
+            "total_tokens": inp + len(words),
+        },
     }
 
 
@@ -123,5 +170,9 @@ def _embeddings(body: dict) -> dict:
         vector = [b / 255 - 0.5 for b in digest[:16]]
         data.append({"object": "embedding", "index": i, "embedding": vector})
     tokens = sum(max(1, len(str(t)) // 4) for t in texts)
-    return {"object": "list", "data": data, "model": DEMO_MODEL,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "data": data,
+        "model": DEMO_MODEL,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

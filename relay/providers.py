@@ -61,7 +61,9 @@ _GEMINI_KINDS = {
 def classify(provider: Provider, method: str, path: str) -> Endpoint:
     """`path` is the part after the provider segment, starting with '/'."""
     if method in ("GET", "HEAD"):
-        return Endpoint("free")  # model lists, file and job look-ups: the providers do not bill them
+        return Endpoint(
+            "free"
+        )  # model lists, file and job look-ups: the providers do not bill them
     if provider.openai_style:
         if path.startswith("/v1/files"):
             return Endpoint("free")

@@ -41,19 +41,23 @@ from relay.settings import PROVIDER_KEY_VARS, Settings
 from relay.sse import StreamUsageReader
 from relay.store import LedgerRow, Store, utc_now
 from relay.tokens import Caller, TokenVerifier, token_from_request
-from relay.usage import Usage, usage_from_json
+from relay.usage import Usage, usage_from_json, usage_from_speech_request
 
 HOP_BY_HOP = frozenset(
-    "connection keep-alive proxy-authenticate proxy-authorization proxy-connection te trailer "
-    "trailers transfer-encoding upgrade".split()
+    [
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+        "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+    ]
 )
 # Never sent upstream: the caller's credentials and cookies, our own routing headers, and
 # anything that names the client's network (the provider sees the relay, not the user).
 DROP_REQUEST = HOP_BY_HOP | frozenset(
-    "host cookie authorization x-goog-api-key content-length accept-encoding origin referer "
-    "forwarded x-real-ip".split()
+    [
+        "host", "cookie", "authorization", "x-goog-api-key", "content-length", "accept-encoding",
+        "origin", "referer", "forwarded", "x-real-ip",
+    ]
 )
-DROP_RESPONSE = HOP_BY_HOP | frozenset("content-length content-encoding set-cookie".split())
+DROP_RESPONSE = HOP_BY_HOP | frozenset(["content-length", "content-encoding", "set-cookie"])
 DEFAULT_OUTPUT_ALLOWANCE = 4096  # tokens reserved when the request names no maximum
 MIN_OUTPUT_TOKENS = 16  # below this a capped reply is useless: refuse instead
 UNKNOWN_PRICE_RESERVE = Decimal("0.001")  # OpenRouter models whose price we cannot look up yet
@@ -415,9 +419,7 @@ class Relay:
         finally:
             # Record before any await: a cancelled (client gone) generator may not await again.
             usage = reader.usage or _request_usage(call)
-            if outcome == "error":
-                cost, source = Decimal(0), "free"
-            elif call.endpoint.kind == "free":
+            if outcome == "error" or call.endpoint.kind == "free":
                 cost, source = Decimal(0), "free"
             else:
                 cost, source = self._cost(call, price, usage, reader.output_chars or sent)
@@ -540,13 +542,7 @@ _MAX_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 def _request_usage(call: Call) -> Usage | None:
     """Usage known from the request alone: speech is billed on its input text."""
     if call.endpoint.kind == "speech" and call.json is not None:
-        text = call.json.get("input")
-        if isinstance(text, str):
-            return Usage(
-                input_characters=len(text),
-                input_tokens=estimate_tokens(len(text.encode())),
-                estimated=True,
-            )
+        return usage_from_speech_request(call.json)
     return None
 
 

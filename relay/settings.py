@@ -10,11 +10,12 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from dotenv import dotenv_values
 
-from relay.policy import Policy, load_policy
+from relay.policy import Budget, Policy, load_policy
 
 PUBLIC_BASES = {
     "openai": "https://api.openai.com",
@@ -26,7 +27,7 @@ DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 # name -> meaning. The README table is checked against this.
 ENV_VARS: dict[str, str] = {
-    "AIPIPE_SECRET": "HS256 signing key for tokens (>= 32 bytes); generated and kept in the data dir with --dev",
+    "AIPIPE_SECRET": "HS256 signing key for tokens (>= 32 bytes); --dev generates one in the data dir",
     "AIPIPE_DATA_DIR": "where the DuckDB file and other state live",
     "AIPIPE_CONFIG": "path to the TOML policy file",
     "ADMIN_EMAILS": "admin emails, separated by commas and/or whitespace",
@@ -52,6 +53,12 @@ PROVIDER_KEY_VARS = {
     "openrouter": "OPENROUTER_API_KEY",
     "gemini": "GEMINI_API_KEY",
 }
+
+
+# --dev with no policy file / no admins: every user gets $1 a week; the dev sign-in as
+# admin@example.com opens the admin page.
+DEV_POLICY = Policy(budgets={"*": Budget(limit=Decimal("1.00"), days=7)})
+DEV_ADMINS = frozenset({"admin@example.com"})
 
 
 class SettingsError(ValueError):
@@ -101,12 +108,17 @@ def load_settings(
     data_dir = Path(env.get("AIPIPE_DATA_DIR") or cwd / "data")
     config_path = _config_path(env, cwd)
     policy = load_policy(config_path)
+    admins = frozenset(_split(env.get("ADMIN_EMAILS", "").lower()))
+    if dev and config_path is None:
+        policy = DEV_POLICY  # a local trial works with nothing configured
+    if dev and not admins and not policy.admins:
+        admins = DEV_ADMINS
     return Settings(
         secret=_secret(env.get("AIPIPE_SECRET"), data_dir, dev),
         data_dir=data_dir,
         policy=policy,
         config_path=config_path,
-        admin_emails=frozenset(_split(env.get("ADMIN_EMAILS", "").lower())),
+        admin_emails=admins,
         google_client_id=env.get("GOOGLE_CLIENT_ID") or None,
         google_certs_url=env.get("AIPIPE_GOOGLE_CERTS_URL") or GOOGLE_CERTS_URL,
         provider_keys={p: env[v] for p, v in PROVIDER_KEY_VARS.items() if env.get(v)},
@@ -152,7 +164,9 @@ def _number(env: Mapping[str, str], name: str, default: float | None) -> float |
 def _secret(value: str | None, data_dir: Path, dev: bool) -> str:
     if value:
         if len(value.encode()) < 32:
-            raise SettingsError("AIPIPE_SECRET must be at least 32 bytes (try: openssl rand -hex 32)")
+            raise SettingsError(
+                "AIPIPE_SECRET must be at least 32 bytes (try: openssl rand -hex 32)"
+            )
         return value
     if not dev:
         raise SettingsError(

@@ -19,9 +19,13 @@ async def similarity(request: Request) -> JSONResponse:
     try:
         body = json.loads(await request.body() or b"null")
     except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest("Body must be JSON: {docs, topics?, model?, precision?}", code="invalid_json") from e
+        raise BadRequest(
+            "Body must be JSON: {docs, topics?, model?, precision?}", code="invalid_json"
+        ) from e
     if not isinstance(body, dict):
-        raise BadRequest("Body must be JSON: {docs, topics?, model?, precision?}", code="invalid_json")
+        raise BadRequest(
+            "Body must be JSON: {docs, topics?, model?, precision?}", code="invalid_json"
+        )
     docs = _texts(body.get("docs"), "docs")
     topics = _texts(body.get("topics"), "topics") if body.get("topics") is not None else docs
     model = body.get("model", "text-embedding-3-small")
@@ -34,17 +38,27 @@ async def similarity(request: Request) -> JSONResponse:
     if len(unique) > MAX_TEXTS:
         raise BadRequest(f"At most {MAX_TEXTS} distinct texts per call")
     data = await request.app.state.relay.call_json(
-        "openai", "/v1/embeddings", {"model": model, "input": unique}, email,
+        "openai",
+        "/v1/embeddings",
+        {"model": model, "input": unique},
+        email,
         request.headers.get("origin", ""),
     )
     vectors = {unique[item["index"]]: _unit(item["embedding"]) for item in data["data"]}
     matrix = [
-        [round(sum(a * b for a, b in zip(vectors[d], vectors[t], strict=True)), precision) for t in topics]
+        [
+            round(sum(a * b for a, b in zip(vectors[d], vectors[t], strict=True)), precision)
+            for t in topics
+        ]
         for d in docs
     ]
     usage = data.get("usage", {})
     return JSONResponse(
-        {"model": model, "similarity": matrix, "usage": {"prompt_tokens": usage.get("prompt_tokens", 0)}}
+        {
+            "model": model,
+            "similarity": matrix,
+            "usage": {"prompt_tokens": usage.get("prompt_tokens", 0)},
+        }
     )
 
 

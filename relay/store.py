@@ -80,7 +80,9 @@ class Store:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as e:
             if "lock" in str(e).lower():
-                raise StoreLocked(f"{self.path} is in use by another process (a running relay?)") from e
+                raise StoreLocked(
+                    f"{self.path} is in use by another process (a running relay?)"
+                ) from e
             raise
         if not read_only:
             migrate(self._con)
@@ -118,7 +120,9 @@ class Store:
         with self._lock:
             self._rows.append(row)
             if row.cost:
-                self._daily[row.email][row.date] = self._daily[row.email].get(row.date, 0) + row.cost
+                self._daily[row.email][row.date] = (
+                    self._daily[row.email].get(row.date, 0) + row.cost
+                )
                 self._day_ops.append(("add", row.email, row.date, row.cost))
 
     def set_day_cost(self, email: str, day: date, cost: Decimal) -> None:
@@ -150,7 +154,9 @@ class Store:
             self.last_flush_error = None
             return len(rows)
 
-    def _write(self, rows: list[LedgerRow], days: dict[tuple[str, date], tuple[str, Decimal]]) -> None:
+    def _write(
+        self, rows: list[LedgerRow], days: dict[tuple[str, date], tuple[str, Decimal]]
+    ) -> None:
         con = self.con.cursor()
         try:
             con.execute("BEGIN")
@@ -176,7 +182,9 @@ class Store:
             con.close()
 
     # -- reads ------------------------------------------------------------------------------
-    def day_costs(self, email: str, days: int, today: date | None = None) -> list[tuple[date, Decimal]]:
+    def day_costs(
+        self, email: str, days: int, today: date | None = None
+    ) -> list[tuple[date, Decimal]]:
         """Cost per UTC date over the window (today and the previous days-1), oldest first."""
         today = today or utc_today()
         mine = self._daily.get(email.lower(), {})
@@ -240,9 +248,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             continue
         con.execute("BEGIN")
         con.execute(sql)
-        con.execute(
-            "INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()]
-        )
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
         con.execute("COMMIT")
         applied.append(version)
     return applied

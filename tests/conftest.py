@@ -39,9 +39,14 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for name in list(os.environ):
-        if name.startswith("AIPIPE_") or name.endswith("_API_KEY") or name in (
-            "ADMIN_EMAILS",
-            "GOOGLE_CLIENT_ID",
+        if (
+            name.startswith("AIPIPE_")
+            or name.endswith("_API_KEY")
+            or name
+            in (
+                "ADMIN_EMAILS",
+                "GOOGLE_CLIENT_ID",
+            )
         ):
             monkeypatch.delenv(name)
 

@@ -13,8 +13,11 @@ from tests.conftest import ADMIN, auth
 def test_admin_cost_overwrites_and_usage_reflects_it(client, token) -> None:
     """POST /admin/cost sets a day's cost; /usage and /admin/usage show the new value."""
     today = utc_today().isoformat()
-    r = client.post("/admin/cost", json={"email": "student@example.com", "date": today, "cost": 0.25},
-                    headers=auth(token(ADMIN)))
+    r = client.post(
+        "/admin/cost",
+        json={"email": "student@example.com", "date": today, "cost": 0.25},
+        headers=auth(token(ADMIN)),
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"message": f"Cost for student@example.com on {today} set to 0.25"}
     mine = client.get("/usage", headers=auth(token())).json()
@@ -23,8 +26,11 @@ def test_admin_cost_overwrites_and_usage_reflects_it(client, token) -> None:
     data = client.get("/admin/usage", headers=auth(token(ADMIN))).json()["data"]
     assert {"email": "student@example.com", "date": today, "cost": 0.25} in data
     # overwrite, not add
-    client.post("/admin/cost", json={"email": "student@example.com", "date": today, "cost": 0.1},
-                headers=auth(token(ADMIN)))
+    client.post(
+        "/admin/cost",
+        json={"email": "student@example.com", "date": today, "cost": 0.1},
+        headers=auth(token(ADMIN)),
+    )
     assert client.get("/usage", headers=auth(token())).json()["cost"] == 0.1
 
 
@@ -56,12 +62,24 @@ def test_admin_usage_filters_and_pages(client, token) -> None:
     today = utc_today()
     for i in range(5):
         day = (today - timedelta(days=i)).isoformat()
-        client.post("/admin/cost", json={"email": "u@x.org", "date": day, "cost": i + 1}, headers=auth(token(ADMIN)))
-    client.post("/admin/cost", json={"email": "v@x.org", "date": today.isoformat(), "cost": 9}, headers=auth(token(ADMIN)))
-    got = client.get("/admin/usage?email=u@x.org&limit=2&offset=1", headers=auth(token(ADMIN))).json()["data"]
+        client.post(
+            "/admin/cost",
+            json={"email": "u@x.org", "date": day, "cost": i + 1},
+            headers=auth(token(ADMIN)),
+        )
+    client.post(
+        "/admin/cost",
+        json={"email": "v@x.org", "date": today.isoformat(), "cost": 9},
+        headers=auth(token(ADMIN)),
+    )
+    got = client.get(
+        "/admin/usage?email=u@x.org&limit=2&offset=1", headers=auth(token(ADMIN))
+    ).json()["data"]
     assert [g["cost"] for g in got] == [2, 3]
     since = (today - timedelta(days=1)).isoformat()
-    got = client.get(f"/admin/usage?since={since}&email=u@x.org", headers=auth(token(ADMIN))).json()["data"]
+    got = client.get(
+        f"/admin/usage?since={since}&email=u@x.org", headers=auth(token(ADMIN))
+    ).json()["data"]
     assert len(got) == 2
     assert client.get("/admin/usage?since=bad", headers=auth(token(ADMIN))).status_code == 400
 
@@ -76,9 +94,11 @@ def test_admin_token_mints_a_working_token(client, token) -> None:
 
 def test_export_returns_the_ledger(client, token, tmp_path) -> None:
     """/admin/export gives the ledger as Parquet or CSV while the relay runs."""
-    client.post("/openai/v1/chat/completions",
-                json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
-                headers=auth(token()))
+    client.post(
+        "/openai/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        headers=auth(token()),
+    )
     r = client.get("/admin/export?format=parquet", headers=auth(token(ADMIN)))
     assert r.status_code == 200
     out = tmp_path / "e.parquet"
@@ -94,7 +114,11 @@ def test_recent_requests_are_the_callers_own(client, token) -> None:
     """/usage/requests lists only the caller's requests, newest first."""
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     client.post("/openai/v1/chat/completions", json=body, headers=auth(token()))
-    client.post("/openai/v1/embeddings", json={"model": "text-embedding-3-small", "input": "x"}, headers=auth(token()))
+    client.post(
+        "/openai/v1/embeddings",
+        json={"model": "text-embedding-3-small", "input": "x"},
+        headers=auth(token()),
+    )
     client.post("/openai/v1/chat/completions", json=body, headers=auth(token("other@example.com")))
     data = client.get("/usage/requests", headers=auth(token())).json()["data"]
     assert [d["path"] for d in data] == ["/v1/embeddings", "/v1/chat/completions"]

@@ -34,7 +34,12 @@ def test_unknown_provider(client, token) -> None:
         ("/openai/v1/chat/completions", b"{not json", 400, "invalid_json"),
         ("/openai/v1/chat/completions", b"[1,2]", 400, "invalid_json"),
         ("/openai/v1/chat/completions", b'{"model": 5}', 400, "invalid_model"),
-        ("/openai/v1/chat/completions", b'{"model": "gpt-4o-mini", "max_tokens": -3}', 400, "invalid_max_tokens"),
+        (
+            "/openai/v1/chat/completions",
+            b'{"model": "gpt-4o-mini", "max_tokens": -3}',
+            400,
+            "invalid_max_tokens",
+        ),
         ("/openai/v1/fine_tuning/jobs", b'{"model": "gpt-4o-mini"}', 400, "unsupported_endpoint"),
         ("/similarity", b"{bad", 400, "invalid_json"),
         ("/similarity", b'{"docs": []}', 400, "bad_request"),
@@ -42,14 +47,19 @@ def test_unknown_provider(client, token) -> None:
 )
 def test_bad_requests(client, token, path, body, status, code) -> None:
     """Malformed or unsupported requests get a clear 4xx in the envelope, never a 500."""
-    r = client.post(path, content=body, headers={**auth(token()), "content-type": "application/json"})
+    r = client.post(
+        path, content=body, headers={**auth(token()), "content-type": "application/json"}
+    )
     assert assert_envelope(r, status)["error"]["code"] == code
 
 
 def test_over_budget_is_429_without_retry(client, token) -> None:
     """A user with no budget left gets 429 insufficient_quota and x-should-retry: false."""
-    r = client.post("/openai/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []},
-                    headers=auth(token("blocked@example.com")))
+    r = client.post(
+        "/openai/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": []},
+        headers=auth(token("blocked@example.com")),
+    )
     body = assert_envelope(r, 429)
     assert body["error"]["code"] == "insufficient_quota"
     assert r.headers["x-should-retry"] == "false"
@@ -58,9 +68,14 @@ def test_over_budget_is_429_without_retry(client, token) -> None:
 
 def test_preflight(client) -> None:
     """OPTIONS anywhere: 200 with the CORS headers the SPEC lists."""
-    r = client.options("/openai/v1/chat/completions",
-                       headers={"Access-Control-Request-Headers": "authorization, x-custom",
-                                "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    r = client.options(
+        "/openai/v1/chat/completions",
+        headers={
+            "Access-Control-Request-Headers": "authorization, x-custom",
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+        },
+    )
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == "*"
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
@@ -74,8 +89,11 @@ def test_body_too_large(make_client, settings, token) -> None:
     from tests.conftest import with_settings
 
     client = make_client(with_settings(settings, max_body_bytes=1000))
-    r = client.post("/openai/v1/chat/completions", content=b"x" * 2000,
-                    headers={**auth(token()), "content-type": "application/json"})
+    r = client.post(
+        "/openai/v1/chat/completions",
+        content=b"x" * 2000,
+        headers={**auth(token()), "content-type": "application/json"},
+    )
     assert_envelope(r, 413)
 
 
@@ -84,7 +102,9 @@ def test_provider_without_key(make_client, settings, token) -> None:
     from tests.conftest import with_settings
 
     client = make_client(with_settings(settings, provider_keys={}))
-    r = client.post("/openai/v1/chat/completions", json={"model": "gpt-4o-mini"}, headers=auth(token()))
+    r = client.post(
+        "/openai/v1/chat/completions", json={"model": "gpt-4o-mini"}, headers=auth(token())
+    )
     assert "OPENAI_API_KEY" in assert_envelope(r, 503)["message"]
 
 

@@ -20,8 +20,19 @@ def ledger(client) -> list[dict]:
         "SELECT email, provider, path, model, status, outcome, input_tokens, output_tokens, cost, "
         "cost_source, streamed FROM requests ORDER BY ts"
     )
-    keys = ("email", "provider", "path", "model", "status", "outcome", "input_tokens",
-            "output_tokens", "cost", "cost_source", "streamed")
+    keys = (
+        "email",
+        "provider",
+        "path",
+        "model",
+        "status",
+        "outcome",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "cost_source",
+        "streamed",
+    )
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
@@ -31,14 +42,21 @@ def table_cost(provider: str, model: str, inp: int, out: int) -> Decimal:
     return (inp * price.input + out * price.output) / M
 
 
-def test_operator_key_replaces_token_and_private_headers_are_dropped(client, token, upstream) -> None:
+def test_operator_key_replaces_token_and_private_headers_are_dropped(
+    client, token, upstream
+) -> None:
     """The provider sees the operator's key, never the caller's token, cookies, Host or hop-by-hop."""
     tok = token()
     r = client.post(
         "/openai/v1/chat/completions",
         json=chat(),
-        headers={**auth(tok), "Cookie": "session=abc", "Connection": "keep-alive, x-secret",
-                 "X-Forwarded-For": "10.0.0.1", "OpenAI-Beta": "assistants=v2"},
+        headers={
+            **auth(tok),
+            "Cookie": "session=abc",
+            "Connection": "keep-alive, x-secret",
+            "X-Forwarded-For": "10.0.0.1",
+            "OpenAI-Beta": "assistants=v2",
+        },
     )
     assert r.status_code == 200, r.text
     seen = upstream.state.received[-1]
@@ -55,21 +73,28 @@ def test_chat_is_priced_from_the_table_and_recorded(client, token, upstream) -> 
     """A JSON chat completion costs usage x table price; headers and ledger say so."""
     r = client.post("/openai/v1/chat/completions", json=chat(), headers=auth(token()))
     usage = r.json()["usage"]
-    expected = table_cost("openai", "gpt-4o-mini", usage["prompt_tokens"], usage["completion_tokens"])
+    expected = table_cost(
+        "openai", "gpt-4o-mini", usage["prompt_tokens"], usage["completion_tokens"]
+    )
     assert Decimal(r.headers["x-aipipe-cost"]) == expected.quantize(Decimal("1e-8"))
     assert r.headers["x-aipipe-cost-source"] == "computed"
     assert "x-aipipe-cost" in r.headers["access-control-expose-headers"]
     [row] = ledger(client)
     assert row["cost"] == expected and row["cost_source"] == "computed"
     assert (row["email"], row["provider"], row["model"], row["status"]) == (
-        "student@example.com", "openai", "gpt-4o-mini", 200)
+        "student@example.com",
+        "openai",
+        "gpt-4o-mini",
+        200,
+    )
     assert client.get("/usage", headers=auth(token())).json()["cost"] == float(expected)
 
 
 def test_dated_model_name_is_priced_as_its_base(client, token) -> None:
     """gpt-4o-mini-2024-07-18 is not free: it is priced as gpt-4o-mini."""
-    r = client.post("/openai/v1/chat/completions", json=chat("gpt-4o-mini-2024-07-18"),
-                    headers=auth(token()))
+    r = client.post(
+        "/openai/v1/chat/completions", json=chat("gpt-4o-mini-2024-07-18"), headers=auth(token())
+    )
     assert r.status_code == 200
     assert Decimal(r.headers["x-aipipe-cost"]) > 0
     assert ledger(client)[0]["cost_source"] == "computed"
@@ -77,7 +102,9 @@ def test_dated_model_name_is_priced_as_its_base(client, token) -> None:
 
 def test_unpriced_openai_model_is_refused_before_the_provider(client, token, upstream) -> None:
     """An OpenAI model with no price answers 400 and never reaches the provider."""
-    r = client.post("/openai/v1/chat/completions", json=chat("mystery-model-9"), headers=auth(token()))
+    r = client.post(
+        "/openai/v1/chat/completions", json=chat("mystery-model-9"), headers=auth(token())
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "model_not_priced"
     assert r.json()["message"] == r.json()["error"]["message"]
@@ -96,13 +123,15 @@ def test_streamed_chat_asks_for_usage_and_passes_bytes_unchanged(client, token, 
     [row] = ledger(client)
     assert row["streamed"] is True and row["cost_source"] == "computed"
     assert row["cost"] == table_cost(
-        "openai", "gpt-4o-mini", billed["prompt_tokens"], billed["completion_tokens"])
+        "openai", "gpt-4o-mini", billed["prompt_tokens"], billed["completion_tokens"]
+    )
 
 
 def test_openrouter_reported_cost_is_used(client, token, upstream) -> None:
     """OpenRouter's own usage.cost is what is recorded, marked reported."""
-    r = client.post("/openrouter/v1/chat/completions", json=chat("openai/gpt-4o-mini"),
-                    headers=auth(token()))
+    r = client.post(
+        "/openrouter/v1/chat/completions", json=chat("openai/gpt-4o-mini"), headers=auth(token())
+    )
     assert r.status_code == 200, r.text
     reported = Decimal(str(r.json()["usage"]["cost"]))
     [row] = ledger(client)
@@ -111,12 +140,16 @@ def test_openrouter_reported_cost_is_used(client, token, upstream) -> None:
 
 def test_openrouter_without_cost_uses_models_prices(client, token) -> None:
     """When OpenRouter reports no cost, tokens x its /models prices are used."""
-    r = client.post("/openrouter/v1/chat/completions", json=chat("test/nocost-model"),
-                    headers=auth(token()))
+    r = client.post(
+        "/openrouter/v1/chat/completions", json=chat("test/nocost-model"), headers=auth(token())
+    )
     usage = r.json()["usage"]
     assert "cost" not in usage
     [row] = ledger(client)
-    expected = Decimal("0.000001") * usage["prompt_tokens"] + Decimal("0.000002") * usage["completion_tokens"]
+    expected = (
+        Decimal("0.000001") * usage["prompt_tokens"]
+        + Decimal("0.000002") * usage["completion_tokens"]
+    )
     assert row["cost"] == expected and row["cost_source"] == "computed"
 
 
@@ -137,8 +170,9 @@ def test_gemini_key_goes_in_x_goog_api_key(client, token, upstream) -> None:
 
 def test_native_provider_key_passes_through_without_budget(client, upstream) -> None:
     """A caller's own sk- key goes straight to the provider; nothing is recorded."""
-    r = client.post("/openai/v1/chat/completions", json=chat("mystery-model-9"),
-                    headers=auth("sk-test-openai"))
+    r = client.post(
+        "/openai/v1/chat/completions", json=chat("mystery-model-9"), headers=auth("sk-test-openai")
+    )
     assert r.status_code == 200
     assert upstream.state.received[-1]["headers"]["authorization"] == "Bearer sk-test-openai"
     assert ledger(client) == []
@@ -147,7 +181,9 @@ def test_native_provider_key_passes_through_without_budget(client, upstream) -> 
 
 def test_upstream_errors_pass_through_unchanged(client, token) -> None:
     """A provider's error body and status reach the client as the provider wrote them."""
-    r = client.post("/openai/v1/chat/completions", json=chat(), headers={**auth(token()), "x-fake": "error429"})
+    r = client.post(
+        "/openai/v1/chat/completions", json=chat(), headers={**auth(token()), "x-fake": "error429"}
+    )
     assert r.status_code == 429
     assert "error" in r.json() and "message" not in r.json()  # the provider's shape, not ours
     assert ledger(client)[0]["outcome"] == "error"
@@ -155,7 +191,9 @@ def test_upstream_errors_pass_through_unchanged(client, token) -> None:
 
 def test_leaked_key_in_provider_error_is_masked(client, token) -> None:
     """If a provider quotes the key it was sent, the client sees it masked."""
-    r = client.post("/openai/v1/chat/completions", json=chat(), headers={**auth(token()), "x-fake": "leakkey"})
+    r = client.post(
+        "/openai/v1/chat/completions", json=chat(), headers={**auth(token()), "x-fake": "leakkey"}
+    )
     assert r.status_code == 400
     assert "sk-test-openai" not in r.text
     assert "sk-t****ai" in r.text
@@ -164,10 +202,16 @@ def test_leaked_key_in_provider_error_is_masked(client, token) -> None:
 def test_embeddings_and_responses_are_priced(client, token) -> None:
     """Embeddings and the Responses API record computed costs."""
     tok = token()
-    r1 = client.post("/openai/v1/embeddings", json={"model": "text-embedding-3-small", "input": ["a b", "c"]},
-                     headers=auth(tok))
-    r2 = client.post("/openai/v1/responses", json={"model": "gpt-4o-mini", "input": "hi there"},
-                     headers=auth(tok))
+    r1 = client.post(
+        "/openai/v1/embeddings",
+        json={"model": "text-embedding-3-small", "input": ["a b", "c"]},
+        headers=auth(tok),
+    )
+    r2 = client.post(
+        "/openai/v1/responses",
+        json={"model": "gpt-4o-mini", "input": "hi there"},
+        headers=auth(tok),
+    )
     assert r1.status_code == r2.status_code == 200
     rows = ledger(client)
     assert [r["path"] for r in rows] == ["/v1/embeddings", "/v1/responses"]
@@ -190,9 +234,11 @@ def test_multipart_upload_is_forwarded_intact(client, token, upstream) -> None:
 
 def test_binary_speech_response_streams_back(client, token) -> None:
     """Text-to-speech returns audio bytes unchanged and is recorded."""
-    r = client.post("/openai/v1/audio/speech",
-                    json={"model": "tts-1", "input": "hello world", "voice": "alloy"},
-                    headers=auth(token()))
+    r = client.post(
+        "/openai/v1/audio/speech",
+        json={"model": "tts-1", "input": "hello world", "voice": "alloy"},
+        headers=auth(token()),
+    )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("audio/")
     assert len(r.content) > 0
@@ -201,8 +247,11 @@ def test_binary_speech_response_streams_back(client, token) -> None:
 
 def test_similarity_embeds_each_text_once(client, token, upstream) -> None:
     """/similarity sends one embeddings call with each distinct text once, and answers a matrix."""
-    r = client.post("/similarity", json={"docs": ["a", "b", "a"], "topics": ["b", "c"], "precision": 3},
-                    headers=auth(token()))
+    r = client.post(
+        "/similarity",
+        json={"docs": ["a", "b", "a"], "topics": ["b", "c"], "precision": 3},
+        headers=auth(token()),
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     sent = json.loads(upstream.state.received[-1]["body"])

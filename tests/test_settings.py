@@ -33,7 +33,9 @@ def test_dev_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
 def test_env_file_is_read_and_real_environment_wins(tmp_path: Path) -> None:
     """`.env` in the working directory is read; the real environment overrides it."""
     (tmp_path / ".env").write_text(
-        "AIPIPE_SECRET=" + "x" * 40 + "\nADMIN_EMAILS=a@x.org, B@x.org\nOPENAI_API_KEY=sk-from-file\n"
+        "AIPIPE_SECRET="
+        + "x" * 40
+        + "\nADMIN_EMAILS=a@x.org, B@x.org\nOPENAI_API_KEY=sk-from-file\n"
     )
     s = load_settings({"OPENAI_API_KEY": "sk-from-env"}, cwd=tmp_path)
     assert s.admin_emails == {"a@x.org", "b@x.org"}

@@ -13,11 +13,24 @@ from relay.store import LedgerRow, Store, StoreLocked, migrate, utc_today
 def row(email: str = "a@x.org", cost: str = "0.001", day: date | None = None, **kw) -> LedgerRow:
     day = day or utc_today()
     base = dict(
-        id=kw.pop("id", "0" * 32), ts=datetime.combine(day, datetime.min.time()), date=day,
-        email=email, provider="openai", path="/v1/chat/completions", model="gpt-4o-mini",
-        status=200, outcome="ok", input_tokens=10, output_tokens=5, cached_tokens=0,
-        reasoning_tokens=0, cost=Decimal(cost), cost_source="computed", latency_ms=1.5,
-        streamed=False, origin="",
+        id=kw.pop("id", "0" * 32),
+        ts=datetime.combine(day, datetime.min.time()),
+        date=day,
+        email=email,
+        provider="openai",
+        path="/v1/chat/completions",
+        model="gpt-4o-mini",
+        status=200,
+        outcome="ok",
+        input_tokens=10,
+        output_tokens=5,
+        cached_tokens=0,
+        reasoning_tokens=0,
+        cost=Decimal(cost),
+        cost_source="computed",
+        latency_ms=1.5,
+        streamed=False,
+        origin="",
     )
     base.update(kw)
     return LedgerRow(**base)
@@ -102,13 +115,21 @@ def test_migrations_upgrade_an_old_file_in_place(tmp_path: Path) -> None:
     """A file at schema version 1 with ledger rows gains the per-day table, backfilled."""
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
     version, name, sql = MIGRATIONS[0]
     con.execute(sql)
     con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
     r = row(cost="0.3")
-    con.execute("INSERT INTO requests VALUES (" + ",".join("?" * 18) + ")", list(r.__getattribute__(f) for f in r.__slots__))
-    con.execute("INSERT INTO requests VALUES (" + ",".join("?" * 18) + ")", list(row(id="1" * 32, cost="0.2").__getattribute__(f) for f in r.__slots__))
+    con.execute(
+        "INSERT INTO requests VALUES (" + ",".join("?" * 18) + ")",
+        list(r.__getattribute__(f) for f in r.__slots__),
+    )
+    con.execute(
+        "INSERT INTO requests VALUES (" + ",".join("?" * 18) + ")",
+        list(row(id="1" * 32, cost="0.2").__getattribute__(f) for f in r.__slots__),
+    )
     con.close()
     store = Store(path).open(background=False)
     assert store.spend("a@x.org", 1) == Decimal("0.5")

@@ -1,0 +1,278 @@
+"""The browser pages: HTML shells, their Python (PyScript), /aipipe.js, /config.json and the
+local PyScript/Pyodide/MicroPython runtime from web/node_modules — no CDN at run time.
+
+A page is data (`Page`): its URL, its HTML template in web/, its script in web/py/, the web/py
+modules it imports and which interpreter runs it. Adding a page adds an entry to `PAGES`.
+Templates hold `{{head}}` and `{{script}}`, which `render_page` fills with the stylesheet, the
+favicon, the public config, the runtime and the `<script type="mpy|py">` tag with its config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from relay import __version__
+from relay.settings import Settings
+
+GOOGLE_GSI_SCRIPT = "https://accounts.google.com/gsi/client"
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"  # cache, but ask (ETag) every time: edits show at once
+# Types that must be right whatever the system's mime.types says (wasm streams only as
+# application/wasm; module scripts need a JavaScript type).
+_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
+          ".py": "text/x-python; charset=utf-8", ".whl": "application/zip"}
+# Pages must not be framed: the hand-off "approve" button must never be clickjacked.
+PAGE_HEADERS = {
+    "Cache-Control": REVALIDATE,
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """An npm package served under /static/<name>/ (and /static/<name>/<version>/, immutable)."""
+
+    name: str  # URL segment
+    package: str  # directory under web/node_modules
+    subdir: str = ""  # where its files are inside the package
+    entry: str = ""  # the file pages load
+
+
+RUNTIMES = (
+    Runtime("pyscript", "@pyscript/core", "dist", "core.js"),
+    Runtime("pyodide", "pyodide", "", "pyodide.mjs"),
+    Runtime("micropython", "@micropython/micropython-webassembly-pyscript", "", "micropython.mjs"),
+)
+INTERPRETERS = {"py": "pyodide", "mpy": "micropython"}  # <script type=...> -> runtime name
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str
+    template: str  # HTML file in web/
+    script: str  # page glue in web/py/
+    modules: tuple[str, ...] = ()  # web/py files the script imports (copied next to it)
+    # "mpy" (MicroPython: ready in ~0.2-0.5 s) for light pages, "py" (Pyodide: full stdlib,
+    # several seconds to start) for pages that need it.
+    interpreter: str = "mpy"
+    google: bool = False  # load Google's sign-in script (only when a client id is set)
+    title: str = "AI Pipe"
+
+
+# The shared browser modules: pure logic (tested under CPython) plus the thin DOM kit.
+COMMON = ("pagekit.py", "session.py", "money.py", "snippets.py", "handoff.py")
+PAGES: tuple[Page, ...] = (
+    Page("/", "index.html", "index_page.py", COMMON, title="AI Pipe"),
+    Page("/login", "login.html", "login_page.py", COMMON, google=True, title="Sign in · AI Pipe"),
+    Page("/playground", "playground.html", "playground_page.py", COMMON,
+         title="Playground · AI Pipe"),
+    Page("/dashboard", "dashboard.html", "dashboard_page.py", COMMON, title="Usage · AI Pipe"),
+    Page("/admin", "admin.html", "admin_page.py", COMMON, title="Admin · AI Pipe"),
+)
+
+
+def page_routes(settings: Settings, pages: Sequence[Page] = PAGES) -> list[BaseRoute]:
+    """Every route of the browser side; the app mounts them next to the API. `pages` lets a
+    benchmark serve variants (e.g. a page on Pyodide instead of MicroPython)."""
+    web = Path(settings.web_dir)
+    site = _Site(settings, web)
+    routes: list[BaseRoute] = [
+        Route(page.path, site.page_endpoint(page), methods=["GET", "HEAD"]) for page in pages
+    ]
+    routes += [
+        Route("/aipipe.js", site.aipipe_js, methods=["GET", "HEAD"]),
+        Route("/favicon.ico", site.favicon, methods=["GET", "HEAD"]),
+        Route("/config.json", site.config_json, methods=["GET", "HEAD"]),
+    ]
+    for rt in RUNTIMES:
+        directory = web / "node_modules" / rt.package / rt.subdir
+        version = site.versions.get(rt.name)
+        if version:  # versioned URLs never change content: cache them for good
+            routes.append(Mount(f"/static/{rt.name}/{version}", app=_Static(directory, IMMUTABLE)))
+        routes.append(Mount(f"/static/{rt.name}", app=_Static(directory, REVALIDATE)))
+    routes.append(Mount("/static/py", app=_Static(web / "py", REVALIDATE, versioned=True)))
+    routes.append(Mount("/static", app=_Static(web / "static", REVALIDATE, versioned=True)))
+    return routes
+
+
+def public_config(settings: Settings) -> dict[str, Any]:
+    """What any page (and any visitor) may know about this deployment. Money as strings."""
+    budget = settings.policy.default_budget()
+    return {
+        "version": __version__,
+        "dev": settings.dev,
+        "google_client_id": settings.google_client_id,
+        "allowed_origins": list(settings.allowed_origins),
+        "budget": None if budget is None else {"limit": _usd(budget.limit), "days": budget.days},
+    }
+
+
+def _usd(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+
+
+class _Static(StaticFiles):
+    """StaticFiles with explicit cache headers and content types. With `versioned`, a request
+    carrying `?v=` (the content hash the page put there) is cached for good."""
+
+    def __init__(self, directory: Path, cache_control: str, *, versioned: bool = False):
+        # check_dir=False: a missing web/node_modules (npm not run yet) answers 404, not a crash.
+        super().__init__(directory=directory, check_dir=False)
+        self.cache_control = cache_control
+        self.versioned = versioned
+
+    async def check_config(self) -> None:
+        """A missing directory (npm not run yet) answers 404 instead of raising."""
+        if self.directory is not None and Path(self.directory).is_dir():
+            await super().check_config()
+
+    def file_response(
+        self, full_path: Any, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        query = scope.get("query_string", b"")
+        immutable = self.versioned and query.startswith(b"v=")
+        response.headers["Cache-Control"] = IMMUTABLE if immutable else self.cache_control
+        kind = _TYPES.get(Path(str(full_path)).suffix)
+        if kind and status_code == 200 and response.status_code == 200:
+            response.headers["Content-Type"] = kind
+        return response
+
+
+class _Site:
+    """Renders pages; holds only what is derived from settings and files (no mutable state
+    that handlers change, except the file-hash cache keyed by mtime)."""
+
+    def __init__(self, settings: Settings, web: Path):
+        self.settings = settings
+        self.web = web
+        self.config = public_config(settings)
+        self.versions = {rt.name: _package_version(web, rt) for rt in RUNTIMES}
+        self._hashes: dict[Path, tuple[int, str]] = {}
+
+    # -- endpoints -------------------------------------------------------------------------
+    def page_endpoint(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return Response(self.render_page(page), media_type="text/html", headers=PAGE_HEADERS)
+
+        endpoint.__name__ = f"page_{page.script.removesuffix('.py')}"
+        return endpoint
+
+    async def aipipe_js(self, request: Request) -> Response:
+        path = self.web / "aipipe.js"
+        if not path.is_file():
+            return PlainTextResponse("aipipe.js missing", status_code=404)
+        return FileResponse(path, media_type="text/javascript; charset=utf-8", headers={
+            "Access-Control-Allow-Origin": "*",
+            "Cache-Control": "public, max-age=300",  # third-party pages pick up changes soon
+            "Cross-Origin-Resource-Policy": "cross-origin",
+        })
+
+    async def favicon(self, request: Request) -> Response:
+        return FileResponse(self.web / "favicon.ico", media_type="image/x-icon",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    async def config_json(self, request: Request) -> Response:
+        return JSONResponse(self.config, headers={"Cache-Control": REVALIDATE,
+                                                  "Access-Control-Allow-Origin": "*"})
+
+    # -- rendering -------------------------------------------------------------------------
+    def render_page(self, page: Page) -> str:
+        template = (self.web / page.template).read_text(encoding="utf-8")
+        return (template.replace("{{head}}", self.head(page)).replace("{{nav}}", nav(page))
+                .replace("{{script}}", self.script(page)))
+
+    def head(self, page: Page) -> str:
+        pyscript = self.runtime_url("pyscript")
+        config = json.dumps(self.config).replace("</", "<\\/")
+        parts = [
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{html.escape(page.title)}</title>",
+            '<link rel="icon" href="/favicon.ico">',
+            f'<link rel="stylesheet" href="{self.static_url("aipipe.css")}">',
+            f'<link rel="stylesheet" href="{pyscript}core.css">',
+            f'<script type="application/json" id="aipipe-config">{config}</script>',
+            # Fetch the interpreter while PyScript itself loads: it is the long pole.
+            f'<link rel="modulepreload" href="{self.interpreter_url(page)}">',
+            f'<script type="module" src="{pyscript}core.js"></script>',
+        ]
+        if page.google and self.settings.google_client_id:
+            parts.append(f'<script src="{GOOGLE_GSI_SCRIPT}" async defer></script>')
+        return "\n".join(parts)
+
+    def script(self, page: Page) -> str:
+        config = {
+            "interpreter": self.interpreter_url(page),
+            "files": {self.py_url(m): f"./{m}" for m in page.modules},
+        }
+        attr = html.escape(json.dumps(config), quote=True)
+        return (f'<script type="{page.interpreter}" src="{self.py_url(page.script)}" '
+                f'config="{attr}"></script>')
+
+    def runtime_url(self, name: str) -> str:
+        version = self.versions.get(name)
+        return f"/static/{name}/{version}/" if version else f"/static/{name}/"
+
+    def interpreter_url(self, page: Page) -> str:
+        runtime = INTERPRETERS[page.interpreter]
+        entry = next(rt.entry for rt in RUNTIMES if rt.name == runtime)
+        return self.runtime_url(runtime) + entry
+
+    def py_url(self, name: str) -> str:
+        return f"/static/py/{name}?v={self.file_hash(self.web / 'py' / name)}"
+
+    def static_url(self, name: str) -> str:
+        return f"/static/{name}?v={self.file_hash(self.web / 'static' / name)}"
+
+    def file_hash(self, path: Path) -> str:
+        """Short content hash for cache-busting URLs, recomputed only when the file changes."""
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return "missing"
+        cached = self._hashes.get(path)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        self._hashes[path] = (mtime, digest)
+        return digest
+
+
+NAV = (("/", "Home"), ("/playground", "Playground"), ("/dashboard", "Usage"), ("/login", "Sign in"))
+
+
+def nav(page: Page) -> str:
+    """The header every page shares; the page's Python fills in "who" when signed in."""
+    current = ' aria-current="page"'
+    links = "".join(
+        f'<a href="{path}"{current if path == page.path else ""}>{label}</a>' for path, label in NAV
+    )
+    return (f'<header class="bar"><a class="brand" href="/">AI Pipe</a><nav>{links}</nav>'
+            f'<span class="who" id="who" data-testid="who"></span></header>')
+
+
+def _package_version(web: Path, rt: Runtime) -> str | None:
+    try:
+        data = json.loads((web / "node_modules" / rt.package / "package.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    version = data.get("version")
+    return version if isinstance(version, str) and version.replace(".", "").isalnum() else None

@@ -1,0 +1,108 @@
+"""A fake upstream speaking OpenAI, OpenRouter and Gemini under `/openai`, `/openrouter`, `/gemini`.
+
+Behaviours are chosen by the `x-fake` header (comma/space separated) or by the word appearing in
+the model name, so SDK clients and browsers can both trigger them:
+`slow` (chunks `x-fake-delay` ms apart, default 100), `error500`, `error429`, `break` (the body is
+cut mid-way and the connection dropped), `silent` (never answers), `nousage` (no usage reported),
+`leakkey` (a 400 whose body holds the full key received), `cached` (half the prompt is cached).
+Streams carry `x-fake-chunks` content chunks (default 5); the reply has one token per chunk and the
+prompt one token per word (min 1). `app.state.received` records every request,
+`app.state.billed` every completed call (usage exactly as told to the client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .gemini_api import gemini_dispatch
+from .openai_api import OPENAI_ROUTES, OPENROUTER_ROUTES
+from .protocol import (
+    BEHAVIOURS,
+    DEFAULT_KEYS,
+    Call,
+    FakeStreamBroken,
+    auth_error,
+    key_of,
+    parse_multipart,
+    provider_error,
+)
+
+__all__ = ["BEHAVIOURS", "DEFAULT_KEYS", "FakeStreamBroken", "create_fake_upstream", "reset"]
+
+
+async def _handle(request: Request) -> Response:
+    app: Starlette = request.app
+    provider, sub = request.path_params["provider"], request.path_params["sub"]
+    if provider not in app.state.keys:
+        return JSONResponse({"error": {"message": f"no fake provider {provider!r}"}}, 404)
+    body = await request.body()
+    app.state.received.append({
+        "provider": provider, "method": request.method, "path": request.url.path,
+        "query": request.url.query, "headers": dict(request.headers), "body": body})
+    key = key_of(request, provider)
+    public = provider == "openrouter" and sub == "v1/models"  # as on the real service
+    if key != app.state.keys[provider] and not public:
+        return auth_error(provider, key)
+    ctype = request.headers.get("content-type", "")
+    data: dict[str, Any] = {}
+    try:
+        if ctype.startswith("multipart/"):
+            data = parse_multipart(body, ctype)
+        elif body:
+            data = json.loads(body)
+    except ValueError as exc:
+        return provider_error(provider, 400, f"We could not parse the JSON body: {exc}")
+    model = str(data.get("model", ""))
+    if provider == "gemini" and (m := re.match(r"models/([^:/]+)", sub)):
+        model = m.group(1)
+    asked = set(re.split(r"[,\s]+", request.headers.get("x-fake", "").lower()))
+    behaviours = {b for b in BEHAVIOURS if b in asked or b in model.lower()}
+    call = Call(app, provider, request, sub, data, model, behaviours,
+                int(request.headers.get("x-fake-chunks", 5)),
+                int(request.headers.get("x-fake-delay", 100)) / 1000)
+    if "silent" in behaviours:
+        await asyncio.sleep(3600)
+    if "error500" in behaviours:
+        return provider_error(
+            provider, 500, "The server had an error while processing your request.",
+            "server_error" if provider == "openai" else "INTERNAL")
+    if "error429" in behaviours:
+        return provider_error(
+            provider, 429, "Rate limit reached for requests",
+            "requests" if provider == "openai" else "RESOURCE_EXHAUSTED", "rate_limit_exceeded")
+    if "leakkey" in behaviours:
+        return provider_error(provider, 400, f"Request rejected for API key {key} (fake leak)")
+    if provider == "gemini":
+        response = gemini_dispatch(call)
+    else:
+        table = OPENAI_ROUTES if provider == "openai" else OPENROUTER_ROUTES
+        handler = table.get((request.method, sub))
+        response = handler(call) if handler else None
+    if response is None:
+        return provider_error(provider, 404, f"Invalid URL ({request.method} /{sub})", code=None)
+    return response
+
+
+def reset(app: Starlette) -> None:
+    """Forget recorded requests and billed calls (between tests sharing one app)."""
+    app.state.received.clear()
+    app.state.billed.clear()
+
+
+def create_fake_upstream(keys: dict[str, str] | None = None) -> Starlette:
+    """The fake providers as one ASGI app; `keys` overrides DEFAULT_KEYS per provider."""
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    app = Starlette(routes=[Route("/{provider:str}/{sub:path}", _handle, methods=methods)])
+    app.state.keys = {**DEFAULT_KEYS, **(keys or {})}
+    app.state.received = []
+    app.state.billed = []
+    app.state.reset = lambda: reset(app)
+    return app

@@ -1,0 +1,134 @@
+"""relay/pages.py: the page shells, /config.json, /aipipe.js and the local runtime, served
+without a browser (Starlette TestClient on the page routes alone)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from relay.pages import PAGES, Page, page_routes
+from relay.policy import parse_policy
+from relay.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_RUNTIME = (ROOT / "web/node_modules/@pyscript/core/package.json").is_file()
+needs_runtime = pytest.mark.skipif(not HAS_RUNTIME, reason="needs web/node_modules (npm ci)")
+
+
+def make_settings(tmp_path: Path, **changes: object) -> Settings:
+    base = Settings(
+        secret="s" * 40, data_dir=tmp_path, web_dir=ROOT / "web", dev=False,
+        policy=parse_policy({"budget": {"*": {"limit": 0.10, "days": 7}}}),
+        allowed_origins=("https://app.example.com",),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def client(settings: Settings) -> TestClient:
+    return TestClient(Starlette(routes=page_routes(settings)))
+
+
+def external_urls(html: str) -> list[str]:
+    return re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", html)
+
+
+@pytest.mark.parametrize("spec", PAGES, ids=lambda p: p.path)
+def test_every_page_is_served_complete_and_local(tmp_path: Path, spec: Page) -> None:
+    """Each page is HTML with its placeholders filled, PyScript and its interpreter from
+    /static, and nothing from a CDN; pages cannot be framed (no clickjacked Allow button)."""
+    response = client(make_settings(tmp_path)).get(spec.path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["x-frame-options"] == "DENY"
+    html = response.text
+    assert not re.search(r"\{\{\w+\}\}", html)  # every {{placeholder}} filled
+    assert external_urls(html) == []
+    match = re.search(r'<script type="(mpy|py)" src="([^"]+)" config="([^"]+)"', html)
+    assert match, html
+    config = json.loads(match.group(3).replace("&quot;", '"'))
+    assert config["interpreter"].startswith("/static/")
+    assert config["interpreter"].endswith(("/micropython.mjs", "/pyodide.mjs"))
+    assert all(url.startswith("/static/py/") for url in config["files"])
+    assert '<script type="module" src="/static/pyscript/' in html
+
+
+def test_google_script_only_on_login_and_only_when_configured(tmp_path: Path) -> None:
+    """Google's sign-in script is the one outside load, on /login, with a client id only."""
+    with_google = client(make_settings(tmp_path, google_client_id="cid.apps.googleusercontent.com"))
+    assert external_urls(with_google.get("/login").text) == ["https://accounts.google.com/gsi/client"]
+    assert external_urls(with_google.get("/").text) == []
+    assert external_urls(client(make_settings(tmp_path)).get("/login").text) == []
+
+
+def test_config_json_is_public_and_exact(tmp_path: Path) -> None:
+    """/config.json tells pages the deployment's sign-in options and default budget, with
+    money as a string (no float rounding) — and is embedded in every page the same way."""
+    settings = make_settings(tmp_path, dev=True, google_client_id="cid")
+    c = client(settings)
+    config = c.get("/config.json").json()
+    assert config == {"version": config["version"], "dev": True, "google_client_id": "cid",
+                      "allowed_origins": ["https://app.example.com"],
+                      "budget": {"limit": "0.1", "days": 7}}
+    embedded = re.search(r'id="aipipe-config">(.*?)</script>', c.get("/").text).group(1)
+    assert json.loads(embedded) == config
+
+
+def test_aipipe_js_is_cors_open_javascript(tmp_path: Path) -> None:
+    """Any site can import /aipipe.js as a module."""
+    response = client(make_settings(tmp_path)).get("/aipipe.js")
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert "export function getProfile" in response.text
+
+
+def test_favicon(tmp_path: Path) -> None:
+    """Chromium asks for /favicon.ico on every page; a 404 would be a console error."""
+    response = client(make_settings(tmp_path)).get("/favicon.ico")
+    assert response.status_code == 200 and response.content[:4] == b"\x00\x00\x01\x00"
+
+
+@needs_runtime
+def test_runtime_caching(tmp_path: Path) -> None:
+    """Versioned runtime URLs (what pages use) are cached for good; the unversioned path
+    works too but revalidates; wasm is served as application/wasm."""
+    c = client(make_settings(tmp_path))
+    html = c.get("/login").text
+    interpreter = re.search(r'&quot;interpreter&quot;: &quot;([^&]+)&quot;', html).group(1)
+    versioned = c.get(interpreter)
+    assert versioned.status_code == 200
+    assert "immutable" in versioned.headers["cache-control"]
+    assert versioned.headers["content-type"].startswith("text/javascript")
+    plain = c.get("/static/micropython/micropython.wasm")
+    assert plain.headers["content-type"] == "application/wasm"
+    assert plain.headers["cache-control"] == "no-cache"
+    assert c.get("/static/pyodide/pyodide.mjs").status_code == 200
+
+
+def test_own_files_are_cache_busted_by_content_hash(tmp_path: Path) -> None:
+    """web/py and css URLs carry ?v=<hash>: cached for good, and a change makes a new URL."""
+    web = tmp_path / "web"
+    (web / "py").mkdir(parents=True)
+    (web / "static").mkdir()
+    for page in PAGES:
+        (web / page.template).write_text("<head>{{head}}</head>{{script}}")
+        (web / "py" / page.script).write_text("print(1)")
+    for name in ("pagekit.py", "session.py", "money.py", "snippets.py", "handoff.py"):
+        (web / "py" / name).write_text("")
+    (web / "static" / "aipipe.css").write_text("body {}")
+    c = client(make_settings(tmp_path, web_dir=web))
+    first = re.search(r'src="(/static/py/index_page\.py\?v=\w+)"', c.get("/").text).group(1)
+    response = c.get(first)
+    assert response.text == "print(1)" and "immutable" in response.headers["cache-control"]
+    (web / "py" / "index_page.py").write_text("print(2)")
+    second = re.search(r'src="(/static/py/index_page\.py\?v=\w+)"', c.get("/").text).group(1)
+    assert second != first
+    assert c.get("/static/py/index_page.py").headers["cache-control"] == "no-cache"
+    # no node_modules in this web dir: runtime URLs answer 404, they do not crash the app
+    assert c.get("/static/pyodide/pyodide.mjs").status_code == 404
