@@ -48,6 +48,41 @@ async def admin_usage(request: Request) -> JSONResponse:
     return JSONResponse({"data": data, "limit": limit, "offset": offset})
 
 
+async def admin_users(request: Request) -> JSONResponse:
+    """Every user seen in the ledger or the day totals: spend in their budget window, limit,
+    window days, request counts (window and all time), last request time. `?q=` filters by text."""
+    require_admin(request)
+    settings = request.app.state.settings
+    store = request.app.state.store
+    q = request.query_params.get("q", "").strip().lower()
+    rows = await anyio.to_thread.run_sync(
+        store.query,
+        "SELECT email, count(*), max(ts), min(date) FROM requests GROUP BY email",
+    )
+    seen = {email: (count, last) for email, count, last, _ in rows}
+    daily = await anyio.to_thread.run_sync(store.query, "SELECT DISTINCT email FROM daily")
+    emails = sorted(set(seen) | {e for (e,) in daily})
+    budgets = request.app.state.budgets
+    users = []
+    for email in emails:
+        if q and q not in email:
+            continue
+        budget, spent = budgets.standing(email)
+        count, last = seen.get(email, (0, None))
+        users.append(
+            {
+                "email": email,
+                "spend": float(spent),
+                "limit": float(budget.limit),
+                "days": budget.days,
+                "requests": count,
+                "last": last.isoformat() + "Z" if last else None,
+                "admin": settings.is_admin(email),
+            }
+        )
+    return JSONResponse({"data": users})
+
+
 async def admin_token(request: Request) -> JSONResponse:
     require_admin(request)
     email = request.query_params.get("email", "")
@@ -126,6 +161,7 @@ def _cost(raw: object) -> Decimal:
 
 routes = [
     Route("/admin/usage", admin_usage, methods=["GET"]),
+    Route("/admin/users", admin_users, methods=["GET"]),
     Route("/admin/token", admin_token, methods=["GET"]),
     Route("/admin/cost", admin_cost, methods=["POST"]),
     Route("/admin/export", admin_export, methods=["GET"]),

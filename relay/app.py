@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from relay import __version__, admin_routes, auth_routes, usage_routes
+from relay import __version__, admin_routes, auth_routes, prices_routes, usage_routes
 from relay.budget import Budgets
 from relay.cors import CORSMiddleware
 from relay.demo_model import DEMO_KEY, DemoTransport
@@ -79,6 +79,7 @@ def create_app(
         *auth_routes.routes,
         *usage_routes.routes,
         *admin_routes.routes,
+        *prices_routes.routes,
         Route("/similarity", similarity, methods=["POST"]),
         Route("/proxy/{url:path}", web_proxy, methods=["GET", "POST", "HEAD"]),
         *page_routes(settings),

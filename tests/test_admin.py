@@ -125,3 +125,27 @@ def test_recent_requests_are_the_callers_own(client, token) -> None:
     assert all("email" not in d for d in data)
     assert data[0]["cost_source"] == "computed"
     assert date.fromisoformat(data[0]["date"]) == utc_today()
+
+
+def test_admin_users_lists_spend_limit_and_counts(client, token) -> None:
+    """/admin/users gives each user's window spend, limit and request count; q filters."""
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    client.post("/openai/v1/chat/completions", json=body, headers=auth(token()))
+    client.post("/openai/v1/chat/completions", json=body, headers=auth(token()))
+    client.post("/openai/v1/chat/completions", json=body, headers=auth(token("x@other.org")))
+    users = {u["email"]: u for u in client.get("/admin/users", headers=auth(token(ADMIN))).json()["data"]}
+    assert users["student@example.com"]["requests"] == 2
+    assert users["student@example.com"]["limit"] == 1.0
+    assert users["student@example.com"]["spend"] > 0
+    assert users["x@other.org"]["limit"] == 0.1
+    only = client.get("/admin/users?q=other", headers=auth(token(ADMIN))).json()["data"]
+    assert [u["email"] for u in only] == ["x@other.org"]
+    assert client.get("/admin/users", headers=auth(token())).status_code == 403
+
+
+def test_prices_are_public(client) -> None:
+    """/prices lists the price table with source and date per entry."""
+    data = client.get("/prices").json()
+    mini = data["openai"]["gpt-4o-mini"]
+    assert mini["input"] > 0 and mini["output"] > 0 and mini["source"] and mini["date"]
+    assert "gemini-2.5-flash" in data["gemini"]
