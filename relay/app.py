@@ -18,8 +18,10 @@ from relay import __version__, admin_routes, auth_routes, prices_routes, usage_r
 from relay.budget import Budgets
 from relay.cors import CORSMiddleware
 from relay.demo_model import DEMO_KEY, DemoTransport
-from relay.errors import RelayError, error_response
+from relay.errors import PayloadTooLarge, RelayError, error_response
 from relay.google_auth import GoogleVerifier
+from relay.http1 import Http1Transport, LeanClient
+from relay.logs import AccessLog
 from relay.pages import page_routes
 from relay.pricing import PriceTable
 from relay.proxy import Relay
@@ -48,7 +50,12 @@ def create_app(
         )
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         http = httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits)
-        clients = {"default": http}
+        # Provider calls (the hot path) use the lean HTTP/1.1 transport: httpx's default pool
+        # costs more CPU than the rest of a relayed call. Google certs and /proxy keep `http`.
+        upstream = http
+        if transport is None:
+            upstream = LeanClient(Http1Transport(), timeout=timeout)
+        clients = {"default": upstream}
         keys = dict(settings.provider_keys)
         demo: httpx.AsyncClient | None = None
         if settings.dev and "openai" not in keys:
@@ -70,6 +77,8 @@ def create_app(
             yield
         finally:
             await http.aclose()
+            if upstream is not http:
+                await upstream.aclose()
             if demo is not None:
                 await demo.aclose()
             store.close()
@@ -89,10 +98,16 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={RelayError: relay_error, HTTPException: http_error},  # type: ignore[dict-item]
+        exception_handlers={  # type: ignore[dict-item]
+            RelayError: relay_error,
+            HTTPException: http_error,
+            RecursionError: too_deep,
+        },
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrorEnvelope)
     app.add_middleware(CORSMiddleware)
+    app.add_middleware(AccessLog)  # outermost: sees every request's final status
     return app
 
 
@@ -131,6 +146,46 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
         codes.get(exc.status_code, "http_error"),
         dict(exc.headers or {}),
     )
+
+
+async def too_deep(request: Request, exc: RecursionError) -> Response:
+    # Only a hostile body gets here: json.loads of `[[[[…` nested thousands deep.
+    return error_response(400, "Request body is nested too deeply", "invalid_request_error", "invalid_json")
+
+
+class BodyLimit:
+    """Bounds every request body (413), whichever route reads it, so that no endpoint — not even
+    the unauthenticated POST /token — can be made to buffer an unbounded body."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large().response()(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise self._too_large()
+            return message
+
+        await self.app(scope, bounded, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        size = self.max_bytes
+        shown = f"{size / 2**20:g} MB" if size >= 2**20 else f"{size} bytes"
+        return PayloadTooLarge(f"Request body is larger than {shown}")
 
 
 class ServerErrorEnvelope:

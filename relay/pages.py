@@ -14,7 +14,7 @@ import html
 import json
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from relay import __version__
+from relay.demo_model import DEMO_MODEL
 from relay.settings import Settings
 
 GOOGLE_GSI_SCRIPT = "https://accounts.google.com/gsi/client"
@@ -39,9 +40,29 @@ _TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "applica
 PAGE_HEADERS = {
     "Cache-Control": REVALIDATE,
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+# Scripts only from this server (the page shows a token: no third-party script may read it).
+# PyScript needs eval and WebAssembly compilation; nothing else is loosened.
+CSP = {
+    "default-src": "'self'",
+    "script-src": "'self' 'unsafe-eval' 'wasm-unsafe-eval'",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "frame-src": "'none'",
+    "frame-ancestors": "'none'",
+    "base-uri": "'none'",
+    "object-src": "'none'",
+    "form-action": "'self'",
+}
+# What Google's sign-in needs (its documented CSP), added on /login when a client id is set.
+GOOGLE_CSP = {
+    "script-src": GOOGLE_GSI_SCRIPT,
+    "style-src": "https://accounts.google.com/gsi/style",
+    "connect-src": "https://accounts.google.com/gsi/",
+    "frame-src": "https://accounts.google.com/gsi/",
 }
 
 
@@ -59,6 +80,13 @@ RUNTIMES = (
     Runtime("pyscript", "@pyscript/core", "dist", "core.js"),
     Runtime("pyodide", "pyodide", "", "pyodide.mjs"),
     Runtime("micropython", "@micropython/micropython-webassembly-pyscript", "", "micropython.mjs"),
+    # JS libraries the playground, dashboard and admin pages drive from Python (issue 7).
+    Runtime("marked", "marked", "lib", "marked.umd.js"),
+    Runtime("dompurify", "dompurify", "dist", "purify.min.js"),
+    Runtime("highlight", "@highlightjs/cdn-assets", "", "highlight.min.js"),
+    Runtime("vega", "vega", "build", "vega.min.js"),
+    Runtime("vega-lite", "vega-lite", "build", "vega-lite.min.js"),
+    Runtime("vega-embed", "vega-embed", "build", "vega-embed.min.js"),
 )
 INTERPRETERS = {"py": "pyodide", "mpy": "micropython"}  # <script type=...> -> runtime name
 
@@ -73,18 +101,27 @@ class Page:
     # several seconds to start) for pages that need it.
     interpreter: str = "mpy"
     google: bool = False  # load Google's sign-in script (only when a client id is set)
+    # Extra Content-Security-Policy sources, e.g. {"img-src": "https:"}; None: send no CSP.
+    csp: dict[str, str] | None = field(default_factory=dict)
+    # npm files for <head>, as "runtime:path/in/package" ("vega-embed:build/vega-embed.min.js");
+    # .css becomes a stylesheet, .mjs a module script, anything else a classic script.
+    assets: tuple[str, ...] = ()
     title: str = "AI Pipe"
 
 
 # The shared browser modules: pure logic (tested under CPython) plus the thin DOM kit.
 COMMON = ("pagekit.py", "session.py", "money.py", "snippets.py", "handoff.py")
+CHARTS = ("dates.py", "catalog.py", "charts.py", "vegakit.py")  # Vega-Lite specs drawn by vega-embed
 PAGES: tuple[Page, ...] = (
     Page("/", "index.html", "index_page.py", COMMON, title="AI Pipe"),
     Page("/login", "login.html", "login_page.py", COMMON, google=True, title="Sign in · AI Pipe"),
-    Page("/playground", "playground.html", "playground_page.py", COMMON,
+    Page("/playground", "playground.html", "playground_page.py",
+         (*COMMON, "catalog.py", "chat.py", "codegen.py", "richtext.py"),
          title="Playground · AI Pipe"),
-    Page("/dashboard", "dashboard.html", "dashboard_page.py", COMMON, title="Usage · AI Pipe"),
-    Page("/admin", "admin.html", "admin_page.py", COMMON, title="Admin · AI Pipe"),
+    Page("/dashboard", "dashboard.html", "dashboard_page.py",
+         (*COMMON, *CHARTS, "usage_view.py"), title="Usage · AI Pipe"),
+    Page("/admin", "admin.html", "admin_page.py", (*COMMON, *CHARTS, "admin_view.py"),
+         title="Admin · AI Pipe"),
 )
 
 
@@ -115,12 +152,14 @@ def page_routes(settings: Settings, pages: Sequence[Page] = PAGES) -> list[BaseR
 def public_config(settings: Settings) -> dict[str, Any]:
     """What any page (and any visitor) may know about this deployment. Money as strings."""
     budget = settings.policy.default_budget()
+    demo = settings.dev and "openai" not in settings.provider_keys  # see relay.demo_model
     return {
         "version": __version__,
         "dev": settings.dev,
         "google_client_id": settings.google_client_id,
         "allowed_origins": list(settings.allowed_origins),
         "budget": None if budget is None else {"limit": _usd(budget.limit), "days": budget.days},
+        "demo_model": DEMO_MODEL if demo else None,
     }
 
 
@@ -170,7 +209,8 @@ class _Site:
     # -- endpoints -------------------------------------------------------------------------
     def page_endpoint(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            return Response(self.render_page(page), media_type="text/html", headers=PAGE_HEADERS)
+            return Response(self.render_page(page), media_type="text/html",
+                            headers=self.headers(page))
 
         endpoint.__name__ = f"page_{page.script.removesuffix('.py')}"
         return endpoint
@@ -194,6 +234,20 @@ class _Site:
                                                   "Access-Control-Allow-Origin": "*"})
 
     # -- rendering -------------------------------------------------------------------------
+    def headers(self, page: Page) -> dict[str, str]:
+        headers = dict(PAGE_HEADERS)
+        if page.csp is not None:
+            policy = dict(CSP)
+            extras = [page.csp]
+            if page.google and self.settings.google_client_id:
+                extras.append(GOOGLE_CSP)
+            for extra in extras:
+                for key, value in extra.items():
+                    base = policy.get(key, "")
+                    policy[key] = value if base in ("", "'none'") else f"{base} {value}"
+            headers["Content-Security-Policy"] = "; ".join(f"{k} {v}" for k, v in policy.items())
+        return headers
+
     def render_page(self, page: Page) -> str:
         template = (self.web / page.template).read_text(encoding="utf-8")
         return (template.replace("{{head}}", self.head(page)).replace("{{nav}}", nav(page))
@@ -214,6 +268,8 @@ class _Site:
             f'<link rel="modulepreload" href="{self.interpreter_url(page)}">',
             f'<script type="module" src="{pyscript}core.js"></script>',
         ]
+        for asset in page.assets:
+            parts.append(self.asset_tag(asset))
         if page.google and self.settings.google_client_id:
             parts.append(f'<script src="{GOOGLE_GSI_SCRIPT}" async defer></script>')
         return "\n".join(parts)
@@ -226,6 +282,16 @@ class _Site:
         attr = html.escape(json.dumps(config), quote=True)
         return (f'<script type="{page.interpreter}" src="{self.py_url(page.script)}" '
                 f'config="{attr}"></script>')
+
+    def asset_tag(self, asset: str) -> str:
+        runtime, _, path = asset.partition(":")
+        if runtime not in self.versions:
+            raise ValueError(f"page asset {asset!r}: unknown runtime {runtime!r} (add to RUNTIMES)")
+        url = html.escape(self.runtime_url(runtime) + path, quote=True)
+        if path.endswith(".css"):
+            return f'<link rel="stylesheet" href="{url}">'
+        kind = ' type="module"' if path.endswith(".mjs") else ""
+        return f'<script{kind} src="{url}"></script>'
 
     def runtime_url(self, name: str) -> str:
         version = self.versions.get(name)

@@ -74,7 +74,7 @@ def test_config_json_is_public_and_exact(tmp_path: Path) -> None:
     config = c.get("/config.json").json()
     assert config == {"version": config["version"], "dev": True, "google_client_id": "cid",
                       "allowed_origins": ["https://app.example.com"],
-                      "budget": {"limit": "0.1", "days": 7}}
+                      "budget": {"limit": "0.1", "days": 7}, "demo_model": "aipipe-demo"}
     embedded = re.search(r'id="aipipe-config">(.*?)</script>', c.get("/").text).group(1)
     assert json.loads(embedded) == config
 
@@ -132,3 +132,18 @@ def test_own_files_are_cache_busted_by_content_hash(tmp_path: Path) -> None:
     assert c.get("/static/py/index_page.py").headers["cache-control"] == "no-cache"
     # no node_modules in this web dir: runtime URLs answer 404, they do not crash the app
     assert c.get("/static/pyodide/pyodide.mjs").status_code == 404
+
+
+def test_pages_send_a_strict_content_security_policy(tmp_path: Path) -> None:
+    """Scripts only from this server (plus Google's sign-in on /login when configured): a
+    page that shows a token runs no third-party code and cannot be framed."""
+    c = client(make_settings(tmp_path, google_client_id="cid"))
+    landing = c.get("/").headers["content-security-policy"]
+    assert "script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval';" in landing
+    assert "frame-ancestors 'none'" in landing and "accounts.google.com" not in landing
+    login = dict(part.strip().split(" ", 1) for part in
+                 c.get("/login").headers["content-security-policy"].split(";"))
+    assert login["script-src"].endswith("https://accounts.google.com/gsi/client")
+    assert login["frame-src"] == "https://accounts.google.com/gsi/"
+    without_google = client(make_settings(tmp_path)).get("/login")
+    assert "accounts.google.com" not in without_google.headers["content-security-policy"]

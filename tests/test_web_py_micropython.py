@@ -50,7 +50,7 @@ out = {
     "handoff": handoff.handoff_url("http://x/#r", {"token": "t.o.k", "email": "a@b.c"}),
     "profile": session.load(session.dump({"token": "t", "email": "a@b.c", "name": "Zoë"})),
     "snippet_ids": [s[0] for s in snippets.all_snippets("http://h", "tok")],
-    "curl": snippets.curl("http://h", "tok"),
+    "curl": snippets.all_snippets("http://h", "tok", "demo")[0][2],
 }
 print(json.dumps(out))
 """
@@ -89,23 +89,25 @@ def test_pure_modules_run_under_micropython(node: str) -> None:
     assert got["quote"] == handoff.quote("a+b@x.com é/?") == "a%2Bb%40x.com%20%C3%A9%2F%3F"
     assert got["handoff"] == "http://x/#r&aipipe_token=t.o.k&aipipe_email=a%40b.c"
     assert got["profile"] == {"token": "t", "email": "a@b.c", "name": "Zoë"}
-    assert got["snippet_ids"] == ["curl", "python", "llm", "js"]
-    assert got["curl"] == cpython["snippets"].curl("http://h", "tok")
+    assert got["snippet_ids"] == ["curl", "python", "notebook", "llm", "js"]
+    assert got["curl"] == cpython["snippets"].all_snippets("http://h", "tok", "demo")[0][2]
 
 
-def test_every_page_script_compiles_under_micropython(node: str) -> None:
-    """The page glue (which needs a browser to run) at least parses under MicroPython, whose
-    grammar is narrower than CPython's — a syntax slip would only show in the browser."""
-    program = """
-import os
-for name in sorted(os.listdir("/")):
-    if name.endswith(".py"):
-        compile(open("/" + name).read(), name, "exec")
-        print("compiled", name)
+def test_every_micropython_page_compiles_under_micropython(node: str) -> None:
+    """The page glue of every MicroPython page (which needs a browser to run) at least parses
+    under MicroPython, whose grammar is narrower than CPython's — a slip would only show in the
+    browser."""
+    from relay.pages import PAGES
+
+    files = sorted({name for p in PAGES if p.interpreter == "mpy" for name in (p.script, *p.modules)})
+    program = f"""
+for name in {files!r}:
+    compile(open("/" + name).read(), name, "exec")
+    print("compiled", name)
 """
     result = subprocess.run(
         [node, "--input-type=module", "-e", RUNNER, "runner", str(MPY), str(WEB_PY)],
         input=program, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     compiled = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("compiled")}
-    assert compiled == {p.name for p in WEB_PY.glob("*.py")}
+    assert compiled == set(files)

@@ -62,3 +62,21 @@ def test_js_snippet_imports_aipipe_js_from_here() -> None:
     assert f'from "{BASE}/aipipe.js"' in code
     assert f'fetch("{BASE}/openrouter/v1/chat/completions"' in code
     assert TOKEN not in code  # the page reads the token at run time
+
+
+def test_notebook_snippet_asks_for_the_token() -> None:
+    """The notebook example compiles and reads the token with getpass, never embedding it."""
+    code = by_id()["notebook"]
+    ast.parse(code)
+    assert 'getpass("AI Pipe token: ")' in code and TOKEN not in code
+    assert f'base_url="{BASE}/openai/v1"' in code
+
+
+def test_demo_model_makes_every_example_call_it() -> None:
+    """On a --dev relay with no provider key, every example calls /openai with the demo model
+    (the only one that answers there)."""
+    codes = {key: code for key, _t, code in snippets.all_snippets(BASE, TOKEN, "aipipe-demo")}
+    for key, code in codes.items():
+        assert "aipipe-demo" in code, key
+        assert "/openrouter/" not in code, key
+        assert f"{BASE}/openai/v1" in code, key

@@ -1,0 +1,336 @@
+"""Browser tests: Debian's Chromium (Playwright), a real relay (`python -m relay serve --dev`) on a
+free port, a fake Google (certs + a stand-in for Google's sign-in script) and a third-party app
+page on another port. Every test fails on a request leaving 127.0.0.1/localhost, on a page error
+and on a console error that is not a plain failed HTTP status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, Route
+from starlette.applications import Starlette
+
+from tests.e2e.third_party import third_party_app
+from tests.fakes.google import CERTS_PATH, FakeGoogle
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+GSI_URL = "https://accounts.google.com/gsi/client"
+POLICY = """
+[budget]
+"*" = { limit = 0.10, days = 7 }
+"@example.com" = { limit = 1.0, days = 7 }
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThreadServer:
+    """An ASGI app on a real port, in a thread of the test process."""
+
+    def __init__(self, app: Starlette, port: int):
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                lifespan="off", ws="none", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.port = port
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"test server on port {self.port} did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+# -- the browser -----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict:
+    """pytest-playwright launches Debian's Chromium (`playwright install` cannot download)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/setup.sh --browser`")
+    return {
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"],
+    }
+
+
+@dataclass
+class Guard:
+    """What went wrong in the browser during one test."""
+
+    outside: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, page: Page) -> None:
+        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        page.on("console", lambda msg: self._console(msg.type, msg.text))
+
+    def _console(self, kind: str, text: str) -> None:
+        # A 401/404 the page handles shows up as "Failed to load resource": not a bug.
+        if kind == "error" and "Failed to load resource" not in text:
+            self.errors.append(f"console error: {text}")
+
+
+@pytest.fixture
+def guard() -> Guard:
+    return Guard()
+
+
+@pytest.fixture
+def context(browser: Browser, guard: Guard) -> Iterator[BrowserContext]:
+    """A fresh browser profile whose requests may only reach 127.0.0.1/localhost."""
+    context = browser.new_context()
+
+    def only_local(route: Route) -> None:
+        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            guard.outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    # With GOOGLE_CLIENT_ID set, /login loads Google's script: always a local stand-in here
+    # (with no credential unless the test routes one).
+    route_google(context, "")
+    context.on("page", guard.watch)
+    yield context
+    context.close()
+    assert not guard.outside, f"requests left 127.0.0.1: {guard.outside}"
+    assert not guard.errors, f"errors in the browser: {guard.errors}"
+
+
+# -- servers ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def fake_google() -> Iterator[tuple[FakeGoogle, str]]:
+    google = FakeGoogle()
+    port = free_port()
+    with ThreadServer(google.certs_app(), port):
+        yield google, f"http://127.0.0.1:{port}{CERTS_PATH}"
+
+
+@dataclass(frozen=True)
+class Apps:
+    """The third-party app page, reachable under an allowed and an unapproved origin."""
+
+    port: int
+
+    @property
+    def allowed(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    @property
+    def unapproved(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def apps_port() -> int:
+    return free_port()
+
+
+@dataclass(frozen=True)
+class Relay:
+    url: str
+    google: FakeGoogle
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def relay(tmp_path_factory: pytest.TempPathFactory, fake_google: tuple[FakeGoogle, str],
+          apps_port: int) -> Iterator[Relay]:
+    """The real relay as users run it: `python -m relay serve --dev`, Google sign-in configured
+    against the fake Google, the app page's localhost origin allowed."""
+    if not (ROOT / "web" / "node_modules" / "@pyscript" / "core").is_dir():
+        pytest.fail("web/node_modules is missing: run `bash scripts/setup.sh` (npm ci in web/)")
+    google, certs_url = fake_google
+    work = tmp_path_factory.mktemp("relay")
+    (work / "aipipe.toml").write_text(POLICY)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("AIPIPE_") or k.endswith("_API_KEY")
+                   or k in ("ADMIN_EMAILS", "GOOGLE_CLIENT_ID"))}
+    env.update({
+        "PYTHONPATH": str(ROOT),
+        "AIPIPE_DATA_DIR": str(work / "data"),
+        "AIPIPE_CONFIG": str(work / "aipipe.toml"),
+        "AIPIPE_WEB_DIR": str(ROOT / "web"),
+        "GOOGLE_CLIENT_ID": google.client_id,
+        "AIPIPE_GOOGLE_CERTS_URL": certs_url,
+        "AIPIPE_ALLOWED_ORIGINS": Apps(apps_port).allowed,
+    })
+    log = (work / "relay.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", "serve", "--dev", "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, proc, work / "relay.log")
+        yield Relay(url, google, work / "data")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"relay exited with {proc.returncode}:\n{log.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"relay did not answer on {url}:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def apps(relay: Relay, apps_port: int) -> Iterator[Apps]:
+    """A page on another port that imports the relay's /aipipe.js."""
+    with ThreadServer(third_party_app(relay.url), apps_port):
+        yield Apps(apps_port)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def google_stand_in(credential: str) -> str:
+    """Google's sign-in script, as far as the login page uses it: initialize() keeps the
+    config, renderButton() draws a button that hands `credential` to the page's callback."""
+    return """
+window.google = { accounts: { id: {
+  initialize(config) { window.__gsi = config; },
+  renderButton(parent, options) {
+    const button = document.createElement("button");
+    button.textContent = "Sign in with Google (test stand-in)";
+    button.dataset.testid = "google-stand-in";
+    button.onclick = () => window.__gsi.callback({ credential: CREDENTIAL, select_by: "btn" });
+    parent.appendChild(button);
+  },
+  prompt() {},
+  cancel() {},
+  disableAutoSelect() { window.__gsiAutoSelectDisabled = true; },
+} } };
+""".replace("CREDENTIAL", json.dumps(credential))
+
+
+def route_google(context: BrowserContext, credential: str) -> None:
+    """Serve the stand-in instead of Google's script (routes added later take precedence)."""
+    body = google_stand_in(credential)
+    context.route(GSI_URL + "*", lambda route: route.fulfill(
+        status=200, content_type="text/javascript", body=body))
+
+
+def wait_ready(page: Page, timeout: float = 15_000) -> None:
+    page.wait_for_selector("body[data-ready='true']", state="attached", timeout=timeout)
+
+
+def dev_sign_in(page: Page, email: str) -> None:
+    page.get_by_test_id("dev-email").fill(email)
+    page.get_by_test_id("dev-signin").click()
+
+
+
+# -- the relay with provider keys, in front of the fake upstream (playground, dashboard, admin) --
+UPSTREAM_POLICY = """
+[budget]
+"*" = { limit = 1.0, days = 7 }
+"broke@example.com" = { limit = 0.01, days = 7 }
+"""
+
+
+@dataclass(frozen=True)
+class UpstreamRelay:
+    """A `--dev` relay whose OpenAI and OpenRouter keys point at the fake upstream."""
+
+    url: str
+    fake: Starlette  # the fake upstream app: `.state.received` holds what reached "providers"
+
+    def token(self, email: str) -> str:
+        """A token through the dev sign-in endpoint (what the login page's form calls)."""
+        response = httpx.post(self.url + "/dev-login", json={"email": email}, timeout=10)
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def sign_in(self, context: BrowserContext, email: str) -> str:
+        """Store the profile the login page would store, before any page script runs."""
+        token = self.token(email)
+        profile = json.dumps({"token": token, "email": email})
+        context.add_init_script(
+            f"if (!localStorage.getItem('aipipe')) localStorage.setItem('aipipe', {json.dumps(profile)});")
+        return token
+
+
+@pytest.fixture(scope="session")
+def upstream_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRelay]:
+    """`python -m relay serve --dev` with OPENAI_API_KEY/OPENROUTER_API_KEY set and their base
+    URLs on the fake upstream (a real port: streaming timing matters), a policy with a tiny
+    budget for broke@example.com; admin@example.com is an admin (dev mode)."""
+    from tests.fakes.server import serve_asgi
+    from tests.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
+
+    if not (ROOT / "web" / "node_modules" / "@pyscript" / "core").is_dir():
+        pytest.fail("web/node_modules is missing: run `bash scripts/setup.sh` (npm ci in web/)")
+    fake = create_fake_upstream()
+    work = tmp_path_factory.mktemp("upstream-relay")
+    (work / "aipipe.toml").write_text(UPSTREAM_POLICY)
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("AIPIPE_") or k.endswith("_API_KEY")
+                   or k in ("ADMIN_EMAILS", "GOOGLE_CLIENT_ID"))}
+    with serve_asgi(fake) as fake_url:
+        env.update({
+            "PYTHONPATH": str(ROOT),
+            "AIPIPE_DATA_DIR": str(work / "data"),
+            "AIPIPE_CONFIG": str(work / "aipipe.toml"),
+            "AIPIPE_WEB_DIR": str(ROOT / "web"),
+            "OPENAI_API_KEY": DEFAULT_KEYS["openai"],
+            "AIPIPE_OPENAI_BASE": fake_url + "/openai",
+            "OPENROUTER_API_KEY": DEFAULT_KEYS["openrouter"],
+            "AIPIPE_OPENROUTER_BASE": fake_url + "/openrouter",
+        })
+        port = free_port()
+        log = (work / "relay.log").open("w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "relay", "serve", "--dev", "--host", "127.0.0.1",
+             "--port", str(port)], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(url, proc, work / "relay.log")
+            yield UpstreamRelay(url, fake)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
