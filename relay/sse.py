@@ -1,10 +1,12 @@
 """Reads usage from a response stream on the side, as its bytes pass through to the client.
 
 The relay tees every upstream chunk into `StreamUsageReader.feed`; the reader never changes or
-holds back bytes. It is built for the hot path: each byte is looked at a bounded number of times
-(no re-scan of what came before), and only the JSON of events that carry usage or errors is
-ever parsed — lazily, when a property is read. Text deltas are measured with a regex, for cost
-estimates of streams that end without usage.
+holds back bytes. It is built for the hot path: `feed` only splits lines and keeps each event's
+payload (a reference, up to a bound); nothing is searched or parsed until a property is read,
+and then only what that property needs — `usage` looks back from the last event for the usage
+report and parses that one event's JSON; `output_chars` (for estimates when no usage came)
+measures text deltas with a regex, never a JSON parse. Each byte is looked at a bounded number
+of times (no re-scan of what came before).
 
 Formats: Server-Sent Events (`data:` and `event:` lines, `:` comments, `[DONE]`, CRLF or LF)
 from OpenAI chat completions, the Responses API, OpenRouter and Gemini `alt=sse`; Gemini's
@@ -25,6 +27,7 @@ from relay.usage import Usage, usage_from_json
 _DECODER = json.JSONDecoder(parse_float=Decimal)  # exact reported costs
 _JSON_WS = " \t\r\n"
 _ARRAY_LIMIT = 32 * 1024 * 1024  # stop buffering an array element that never closes
+_PENDING_LIMIT = 256 * 1024  # SSE payload bytes kept uninspected; past this they are inspected
 
 # Keys are found with bytes.find (fast) and only then checked with a regex anchored there.
 # `"usage": null` (in OpenAI chunks before the last) is not usage: the value must be an object.
@@ -52,24 +55,9 @@ class StreamUsageReader:
     """
 
     __slots__ = (
-        "_array",
-        "_chars",
-        "_done",
-        "_error",
-        "_error_raw",
-        "_event",
-        "_gemini",
-        "_json",
-        "_keys",
-        "_line",
-        "_mode",
-        "_model",
-        "_provider",
-        "_tried",
-        "_usage",
-        "_usage_key",
-        "_usage_raw",
-        "_utf8",
+        "_array", "_chars", "_done", "_error", "_error_raw", "_event", "_gemini", "_json",
+        "_keys", "_line", "_mode", "_model", "_parsed_raw", "_pending", "_pending_size",
+        "_provider", "_tried", "_usage", "_usage_key", "_usage_raw", "_usage_value", "_utf8",
     )
 
     def __init__(self, provider: str) -> None:
@@ -80,14 +68,18 @@ class StreamUsageReader:
         self._mode = ""  # "sse" | "array" | "json" | "off", chosen by the first byte
         self._line: list[bytes] = []  # pieces of the current, unfinished SSE line
         self._event = b""  # the SSE `event:` name of the event being read
-        self._usage_raw: bytes | None = None  # the last usage-carrying payload, not yet parsed
+        self._pending: list[tuple[bytes, bytes]] = []  # (event, payload) not yet inspected
+        self._pending_size = 0
+        self._usage_raw: bytes | None = None  # the last usage payload among inspected events
+        self._parsed_raw: bytes | None = None  # the payload `_usage` was parsed from
+        self._usage_value: dict[str, Any] | None = None  # JSON modes: the last usage element
         self._usage: Usage | None = None
         self._error_raw: bytes | None = None
         self._error: dict[str, Any] | None = None
         self._chars = 0
         self._model: str | None = None
         self._done = False
-        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+        self._utf8: codecs.IncrementalDecoder | None = None  # made for JSON modes only
         self._array: list[str] = []  # undecoded remainder of a JSON array / document stream
         self._json = 0  # characters held in _array
         self._tried = 0  # size of _array at the last failed parse (doubling keeps it O(n))
@@ -104,6 +96,8 @@ class StreamUsageReader:
                 return
             first = start[:1]
             self._mode = "array" if first == b"[" else "json" if first == b"{" else "sse"
+            if self._mode != "sse":
+                self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
             chunk = start
         if self._mode == "sse":
             self._feed_sse(chunk)
@@ -120,7 +114,7 @@ class StreamUsageReader:
             self._scan(final=True)
 
     def _feed_sse(self, chunk: bytes) -> None:
-        if b"\n" not in chunk:
+        if chunk.find(b"\n") < 0:  # bytes.find, not `in`: see _has_object
             self._line.append(chunk)
             return
         if self._line:
@@ -131,12 +125,14 @@ class StreamUsageReader:
         rest = lines.pop()
         if rest:
             self._line.append(rest)
-        for line in lines:  # inlined: this loop runs for every line of every stream
-            if line.startswith(b"data:"):
-                end = -1 if line.endswith(b"\r") else None
-                self._payload(line[6:end] if line[5:6] == b" " else line[5:end])
-            elif not line or line == b"\r":
+        for line in lines:  # inlined, with slices instead of startswith: the hot loop
+            if not line:
                 self._event = b""  # blank line: the event ends
+            elif line[:5] == b"data:":
+                end = -1 if line[-1:] == b"\r" else None
+                self._payload(line[6:end] if line[5:6] == b" " else line[5:end])
+            elif line == b"\r":
+                self._event = b""
             else:
                 self._sse_line(line)
 
@@ -156,17 +152,26 @@ class StreamUsageReader:
             self._done = True
             return
         event = self._event
-        if not event and data.startswith(b'{"type":"'):  # Responses API without event lines
+        if not event and data[:9] == b'{"type":"':  # Responses API without event lines
             event = data[9 : data.find(b'"', 9)]
-        key = self._usage_key
-        if key in data and _has_object(data, key):
+        if event == b"response.completed":
+            self._done = True
+        self._pending.append((event, data))
+        self._pending_size += len(data)
+        if self._pending_size > _PENDING_LIMIT:
+            self._inspect_pending()
+
+    def _inspect_pending(self) -> None:
+        for event, data in self._pending:
+            self._inspect(event, data)
+        self._pending.clear()
+        self._pending_size = 0
+
+    def _inspect(self, event: bytes, data: bytes) -> None:
+        """Everything but the JSON parse, for one event: usage, error, model, text."""
+        if _has_object(data, self._usage_key):
             self._usage_raw = data  # cumulative or final: the last one is the usage
-        if event:
-            if event == b"error" or event == b"response.failed":
-                self._error_raw, self._error = data, None
-            elif event == b"response.completed":
-                self._done = True
-        if b'"error"' in data and _has_object(data, b'"error"'):
+        if event == b"error" or event == b"response.failed" or _has_object(data, b'"error"'):
             self._error_raw, self._error = data, None
         if self._model is None:
             found = _MODEL.search(data)
@@ -174,11 +179,15 @@ class StreamUsageReader:
                 self._model = found.group(1).decode("utf-8", "replace")
         if self._gemini:
             keys = _GEMINI_TEXT
-        elif event.startswith(b"response."):
-            if not event.endswith(b".delta"):
+        elif event[:9] == b"response.":
+            if event[-6:] != b".delta":
                 return  # Responses API summaries repeat the text of the deltas
             keys = _RESPONSES_TEXT
-        elif b"reasoning" in data or b"arguments" in data or b'"refusal":"' in data:
+        elif (
+            data.find(b"reasoning") >= 0
+            or data.find(b"arguments") >= 0
+            or data.find(b'"refusal":"') >= 0
+        ):
             keys = _OPENAI_TEXT
         else:
             keys = _CONTENT  # the common chunk: only `content` can carry text
@@ -193,6 +202,7 @@ class StreamUsageReader:
                 at = data.find(key, at)
 
     def _feed_json(self, chunk: bytes) -> None:
+        assert self._utf8 is not None
         text = self._utf8.decode(chunk)
         if not text:
             return
@@ -202,12 +212,16 @@ class StreamUsageReader:
             self._mode = "off"  # a never-ending element: give up rather than hold it all
             self._array.clear()
             return
-        if self._mode == "array" and self._json >= 2 * self._tried:
+        # Parse when an element likely closed (Gemini pretty-prints: a top-level `}` starts a
+        # line) or the held text doubled since the last failed try: O(n) either way.
+        if self._mode == "array" and (
+            "\n}" in text or self._json >= 2 * self._tried + 4096 or text[:1] == "}"
+        ):
             self._scan(final=False)
 
     def _scan(self, *, final: bool) -> None:
         """Parse the complete JSON values held; keep the unfinished rest for later."""
-        if final:
+        if final and self._utf8 is not None:
             tail = self._utf8.decode(b"", final=True)
             if tail:
                 self._array.append(tail)
@@ -237,53 +251,71 @@ class StreamUsageReader:
         """One whole JSON value: a Gemini array element, or a whole JSON body."""
         if not isinstance(value, dict):
             return
-        found = usage_from_json(self._provider, value)
-        if found is not None:
-            self._usage, self._usage_raw = found, None
+        if "usageMetadata" in value or "usage" in value:
+            self._usage_value = value  # cumulative: only the last is read, when asked
         if isinstance(value.get("error"), dict):
             self._error = value["error"]
         if self._model is None:
             model = value.get("modelVersion") or value.get("model")
             if isinstance(model, str):
                 self._model = model
-        self._chars += _walk_text(value, self._keys)
+        self._chars += _gemini_text(value) if self._gemini else _walk_text(value, self._keys)
 
     # -- results ---------------------------------------------------------------------------
 
     def _sync(self) -> None:
         if self._mode in ("array", "json") and self._array:
             self._scan(final=False)
-        if self._usage_raw is not None:
-            raw, self._usage_raw = self._usage_raw, None
-            try:
-                value = json.loads(raw, parse_float=Decimal)
-            except ValueError:
-                return  # a malformed event: keep the usage read before it
-            found = usage_from_json(self._provider, value)
-            if found is not None:
-                self._usage = found
+
+    def _last_usage_raw(self) -> bytes | None:
+        key = self._usage_key
+        for _event, data in reversed(self._pending):  # usually the last event or the one before
+            if _has_object(data, key):
+                return data
+        return self._usage_raw
 
     @property
     def usage(self) -> Usage | None:
         """The usage the stream reported (the last report), or None if none came."""
         self._sync()
+        if self._usage_value is not None:
+            found = usage_from_json(self._provider, self._usage_value)
+            self._usage_value = None
+            if found is not None:
+                self._usage = found
+        raw = self._last_usage_raw()
+        if raw is not None and raw is not self._parsed_raw:
+            self._parsed_raw = raw
+            try:
+                value = json.loads(raw, parse_float=Decimal)
+            except ValueError:
+                return self._usage  # a malformed event: keep the usage read before it
+            found = usage_from_json(self._provider, value)
+            if found is not None:
+                self._usage = found
         return self._usage
 
     @property
     def output_chars(self) -> int:
-        """Characters of output text (content, reasoning, tool arguments) seen in deltas."""
+        """Characters of output text (content, reasoning, tool arguments) seen in deltas.
+
+        Costs a scan of the events not yet inspected: read it when the usage is missing."""
         self._sync()
+        self._inspect_pending()
         return self._chars
 
     @property
     def model(self) -> str | None:
         """The model name as the provider reported it (e.g. a dated name)."""
         self._sync()
+        if self._model is None:
+            self._inspect_pending()
         return self._model
 
     @property
     def done(self) -> bool:
-        """Whether the stream's end marker (`[DONE]`, `response.completed`, `]`) arrived."""
+        """Whether the stream's end marker (`[DONE]`, `response.completed`, the array's `]`)
+        arrived. Gemini's alt=sse stream has no end marker, so it stays False there."""
         self._sync()
         return self._done
 
@@ -291,6 +323,7 @@ class StreamUsageReader:
     def error(self) -> dict[str, Any] | None:
         """The provider's error object, when the stream carried one."""
         self._sync()
+        self._inspect_pending()
         if self._error is None and self._error_raw is not None:
             try:
                 value = json.loads(self._error_raw, parse_float=Decimal)
@@ -301,7 +334,10 @@ class StreamUsageReader:
 
 
 def _has_object(data: bytes, key: bytes) -> bool:
-    """Whether `key` appears as an object's key with an object value (`"usage": {`)."""
+    """Whether `key` appears as an object's key with an object value (`"usage": {`).
+
+    Substring tests here use bytes.find: on CPython `sub in some_bytes` first tries `sub` as an
+    int, raising and clearing a TypeError each time — several times the cost of the search."""
     at = data.find(key)
     while at >= 0:
         at += len(key)
@@ -324,12 +360,24 @@ def _error_of(value: Any) -> dict[str, Any]:
 
 def _text_len(raw: bytes) -> int:
     """Characters of a JSON string literal's body, decoding escapes only when present."""
-    if b"\\" in raw:
+    if raw.find(b"\\") >= 0:
         try:
             return len(json.loads(b'"' + raw + b'"'))
         except ValueError:
             return len(raw)
     return len(raw) if raw.isascii() else len(raw.decode("utf-8", "replace"))
+
+
+def _gemini_text(value: dict[str, Any]) -> int:
+    """Characters of `candidates[].content.parts[].text` in one Gemini response element."""
+    total = 0
+    for candidate in value.get("candidates") or ():
+        content = candidate.get("content") if isinstance(candidate, dict) else None
+        for part in (content.get("parts") or ()) if isinstance(content, dict) else ():
+            text = part.get("text") if isinstance(part, dict) else None
+            if isinstance(text, str):
+                total += len(text)
+    return total
 
 
 def _walk_text(value: Any, keys: frozenset[str]) -> int:

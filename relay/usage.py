@@ -97,7 +97,8 @@ def _openai(provider: str, u: dict[str, Any], body: dict[str, Any]) -> Usage | N
         out_d = _dict(u.get("output_tokens_details")) or _dict(u.get("output_token_details"))
     else:
         return _unit_only(body)
-    cached = _int(in_d.get("cached_tokens"))
+    # `input_tokens_cached` is an older flat spelling seen in the reasoning guide's example.
+    cached = _int(in_d.get("cached_tokens")) or _int(u.get("input_tokens_cached"))
     cached_d = _dict(in_d.get("cached_tokens_details"))
     audio_in = _int(in_d.get("audio_tokens")) - _int(cached_d.get("audio_tokens"))
     image_in = _int(in_d.get("image_tokens")) - _int(cached_d.get("image_tokens"))
@@ -124,12 +125,14 @@ def _openai(provider: str, u: dict[str, Any], body: dict[str, Any]) -> Usage | N
 
 
 def _reported_cost(u: dict[str, Any]) -> Decimal | None:
-    """OpenRouter `usage.cost`; with BYOK the upstream provider's own charge is added, since
-    the operator pays both (https://openrouter.ai/docs/use-cases/usage-accounting)."""
+    """OpenRouter `usage.cost`. With BYOK (bring your own key) `cost` is only OpenRouter's fee
+    and `cost_details.upstream_inference_cost` is what the provider bills the operator's own
+    key, so both are added; that field "only applies to BYOK requests", so it counts unless
+    `is_byok` says false (https://openrouter.ai/docs/use-cases/usage-accounting)."""
     cost = _decimal(u.get("cost"))
-    if cost is not None and u.get("is_byok") is True:
+    if cost is not None and u.get("is_byok") is not False:
         upstream = _decimal(_dict(u.get("cost_details")).get("upstream_inference_cost"))
-        if upstream is not None:
+        if upstream:
             cost += upstream
     return cost
 
