@@ -12,5 +12,11 @@ test:           ## install everything (deps, npm runtime, Chromium) and run the 
 	# Browser tests run on their own: Playwright's sync API keeps an event loop in the main thread.
 	.venv/bin/python -m pytest tests/e2e $(PYTEST_ARGS)
 
+bench:          ## relay benchmark: direct vs through the relay (wrk) -> bench/results/latest.md
+	@bash scripts/setup.sh
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	.venv/bin/python bench/run.py
+	.venv/bin/python bench/ledger_scale.py
+
 lint:
 	.venv/bin/ruff check .

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -38,10 +40,15 @@ def create_app(
     settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> Starlette:
     """`transport` replaces the network for upstream calls (tests pass a fake upstream's)."""
+    inflight = InFlight()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = Store(settings.db_path, flush_seconds=settings.flush_seconds).open()
+        store = Store(
+            settings.db_path,
+            flush_seconds=settings.flush_seconds,
+            mirror_days=settings.policy.longest_window(),
+        ).open()
         timeout = httpx.Timeout(
             connect=settings.upstream_timeout,
             read=settings.stream_idle_timeout,
@@ -68,6 +75,7 @@ def create_app(
         state.store = store
         state.http = http
         state.budgets = Budgets(settings.policy, store)
+        state.inflight = inflight
         state.verifier = TokenVerifier(settings)
         state.google = GoogleVerifier(settings.google_client_id, settings.google_certs_url, http)
         state.relay = Relay(
@@ -76,6 +84,9 @@ def create_app(
         try:
             yield
         finally:
+            # uvicorn cancels what outlived the grace period and, without waiting, shuts us
+            # down: let those requests run their `finally` (which records their cost) first.
+            await inflight.idle(timeout=5)
             await http.aclose()
             if upstream is not http:
                 await upstream.aclose()
@@ -107,7 +118,8 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrorEnvelope)
     app.add_middleware(CORSMiddleware)
-    app.add_middleware(AccessLog)  # outermost: sees every request's final status
+    app.add_middleware(AccessLog)  # sees every request's final status
+    app.add_middleware(InFlight.Counter, tracker=inflight)
     return app
 
 
@@ -128,6 +140,8 @@ async def healthz(request: Request) -> JSONResponse:
             "pending_rows": store.pending(),
             "rows_written": store.rows_written,
             "last_flush_error": store.last_flush_error,
+            "requests_in_flight": request.app.state.inflight.count - 1,  # not counting this one
+            "reserved_usd": str(request.app.state.budgets.reserved()),
         },
         status_code=200 if healthy else 503,
     )
@@ -186,6 +200,34 @@ class BodyLimit:
         size = self.max_bytes
         shown = f"{size / 2**20:g} MB" if size >= 2**20 else f"{size} bytes"
         return PayloadTooLarge(f"Request body is larger than {shown}")
+
+
+class InFlight:
+    """How many HTTP requests are in progress (their middleware included)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.count and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return self.count == 0
+
+    class Counter:
+        def __init__(self, app: ASGIApp, tracker: InFlight):
+            self.app = app
+            self.tracker = tracker
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await self.app(scope, receive, send)
+                return
+            self.tracker.count += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.tracker.count -= 1
 
 
 class ServerErrorEnvelope:

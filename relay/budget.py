@@ -57,6 +57,13 @@ class Budgets:
         self._reserved[email] = in_flight + amount
         return Reservation(email, budget, amount, remaining)
 
+    def admit_free(self, email: str) -> Reservation:
+        """Free calls (model lists, token counts) pass even with no budget left — a user must
+        still be able to see what exists — but count against the rate limit."""
+        budget, spent = self.standing(email)
+        self._rate_limit(email, budget)
+        return Reservation(email, budget, ZERO, budget.limit - spent - self._reserved[email])
+
     def settle(self, reservation: Reservation) -> None:
         """Release the reservation (the real cost is recorded in the store by then)."""
         if reservation.settled:
@@ -67,6 +74,10 @@ class Budgets:
             self._reserved[reservation.email] = left
         else:
             del self._reserved[reservation.email]
+
+    def reserved(self) -> Decimal:
+        """What in-flight requests hold against budgets right now (for /healthz)."""
+        return sum(self._reserved.values(), ZERO)
 
     def remaining(self, email: str) -> Decimal:
         budget, spent = self.standing(email)

@@ -112,16 +112,19 @@ class Page:
 # The shared browser modules: pure logic (tested under CPython) plus the thin DOM kit.
 COMMON = ("pagekit.py", "session.py", "money.py", "snippets.py", "handoff.py")
 CHARTS = ("dates.py", "catalog.py", "charts.py", "vegakit.py")  # Vega-Lite specs drawn by vega-embed
+VEGA = ("vega:vega.min.js", "vega-lite:vega-lite.min.js", "vega-embed:vega-embed.min.js")
 PAGES: tuple[Page, ...] = (
     Page("/", "index.html", "index_page.py", COMMON, title="AI Pipe"),
     Page("/login", "login.html", "login_page.py", COMMON, google=True, title="Sign in · AI Pipe"),
     Page("/playground", "playground.html", "playground_page.py",
-         (*COMMON, "catalog.py", "chat.py", "codegen.py", "richtext.py"),
+         (*COMMON, "catalog.py", "chat.py", "chatstream.py", "chatview.py", "codegen.py",
+          "richtext.py"),
+         assets=("marked:marked.umd.js", "dompurify:purify.min.js", "highlight:highlight.min.js"),
          title="Playground · AI Pipe"),
     Page("/dashboard", "dashboard.html", "dashboard_page.py",
-         (*COMMON, *CHARTS, "usage_view.py"), title="Usage · AI Pipe"),
+         (*COMMON, *CHARTS, "usage_view.py"), assets=VEGA, title="Usage · AI Pipe"),
     Page("/admin", "admin.html", "admin_page.py", (*COMMON, *CHARTS, "admin_view.py"),
-         title="Admin · AI Pipe"),
+         assets=VEGA, title="Admin · AI Pipe"),
 )
 
 

@@ -39,6 +39,10 @@ class Policy:
             return self.budgets[domain]
         return self.budgets.get("*", NO_BUDGET)
 
+    def longest_window(self) -> int:
+        """Days of spend budget checks can ask for: what the store keeps in memory."""
+        return max((b.days for b in self.budgets.values()), default=1)
+
     def default_budget(self) -> Budget | None:
         return self.budgets.get("*")
 

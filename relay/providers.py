@@ -59,14 +59,21 @@ _GEMINI_KINDS = {
 
 
 def classify(provider: Provider, method: str, path: str) -> Endpoint:
-    """`path` is the part after the provider segment, starting with '/'."""
+    """`path` is the part after the provider segment, starting with '/'.
+
+    Only model look-ups are free reads. Other reads and deletes (files, batches, stored
+    responses) run on the operator's account, which all users share: one user could list, read
+    or delete another's. So they are "unknown" and refused, like endpoints the relay cannot price.
+    """
     if method in ("GET", "HEAD"):
-        return Endpoint(
-            "free"
-        )  # model lists, file and job look-ups: the providers do not bill them
-    if provider.openai_style:
-        if path.startswith("/v1/files"):
+        models = "/v1/models" if provider.openai_style else "/models"
+        bare = path.rstrip("/")
+        if bare == models or (bare.startswith(models + "/") and ":" not in bare):
             return Endpoint("free")
+        return Endpoint("unknown")
+    if method != "POST":
+        return Endpoint("unknown")
+    if provider.openai_style:
         return Endpoint(_OPENAI_KINDS.get(path.rstrip("/"), "unknown"))
     match = _GEMINI.match(path)
     if not match:

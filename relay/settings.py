@@ -43,7 +43,7 @@ ENV_VARS: dict[str, str] = {
     "AIPIPE_TOKEN_DAYS": "lifetime of issued tokens in days (sets `exp`)",
     "AIPIPE_WEB_DIR": "directory of the browser pages",
     "AIPIPE_MAX_BODY_MB": "largest request body accepted",
-    "AIPIPE_UPSTREAM_TIMEOUT": "seconds to connect and to wait for the first response byte",
+    "AIPIPE_UPSTREAM_TIMEOUT": "seconds to connect to a provider",
     "AIPIPE_STREAM_IDLE_TIMEOUT": "seconds a stream may stay silent before it is cut",
     "AIPIPE_FLUSH_SECONDS": "how often buffered ledger rows are written to DuckDB",
 }

@@ -114,3 +114,11 @@ def test_errors_never_echo_the_token(client) -> None:
     r = client.get("/usage", headers=auth(bad))
     assert_envelope(r, 401)
     assert bad not in r.text and "forgedsignature" not in r.text
+
+
+def test_exhausted_user_can_still_list_models(client, token) -> None:
+    """Free calls pass with no budget left: a user can still see which models exist."""
+    r = client.get("/openai/v1/models", headers=auth(token("blocked@example.com")))
+    assert r.status_code == 200
+    assert client.post("/openai/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []},
+                       headers=auth(token("blocked@example.com"))).status_code == 429

@@ -185,3 +185,27 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path, make_client) -> None:
     assert "retry-after" in r.headers["access-control-expose-headers"]
     other = auth(issue_token(settings, "someone@example.com"))
     assert client.post("/openai/v1/chat/completions", json=chat, headers=other).status_code == 200
+
+
+def test_several_replies_share_the_output_cap(tmp_path, make_client, upstream) -> None:
+    """n = 8 replies cost eight allowances: with $0.002 left the per-reply cap is an eighth of
+    what one reply could have (about 410 tokens instead of 3,300)."""
+    client = make_client(make_settings(tmp_path, policy=parse_policy(TIGHT_POLICY)))
+    tok = issue_token(client.app.state.settings, TIGHT)
+    body = {"model": "gpt-4o-mini", "n": 8, "messages": [{"role": "user", "content": "a poem"}]}
+    r = client.post("/openai/v1/chat/completions", json=body, headers=auth(tok))
+    assert r.status_code == 200, r.text
+    sent = json.loads(upstream.state.received[-1]["body"])
+    assert sent["n"] == 8 and 380 < sent["max_completion_tokens"] <= 3334 // 8
+    bad = client.post("/openai/v1/chat/completions", json={**body, "n": "8"}, headers=auth(tok))
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_n"
+
+
+def test_gemini_snake_case_generation_config_is_refused(client, token, upstream) -> None:
+    """`generation_config` would carry limits the relay does not read or cap: 400, not forwarded."""
+    body = {"contents": [{"parts": [{"text": "hi"}]}],
+            "generation_config": {"max_output_tokens": 60000, "candidate_count": 8}}
+    r = client.post("/geminiv1beta/models/gemini-2.5-flash:generateContent", json=body,
+                    headers=auth(token()))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_generation_config"
+    assert upstream.state.received == []

@@ -269,3 +269,24 @@ def test_free_endpoints_cost_nothing(client, token) -> None:
     assert r.status_code == 200
     [row] = ledger(client)
     assert row["cost"] == 0 and row["cost_source"] == "free"
+
+
+def test_shared_account_reads_and_deletes_are_refused(client, token, upstream) -> None:
+    """Files, batches and stored responses live on the operator's one account: a user must not
+    list, read or delete another user's, so the relay refuses them (native keys still work)."""
+    for method, path in (
+        ("GET", "/openai/v1/files"),
+        ("GET", "/openai/v1/files/file-abc/content"),
+        ("DELETE", "/openai/v1/files/file-abc"),
+        ("GET", "/openai/v1/responses/resp_123"),
+        ("GET", "/openai/v1/batches"),
+    ):
+        r = client.request(method, path, headers=auth(token()))
+        assert r.status_code == 400, (method, path)
+        assert r.json()["error"]["code"] == "unsupported_endpoint"
+    assert upstream.state.received == []
+    assert client.get("/openai/v1/models", headers=auth(token())).status_code == 200
+    one = client.get("/openai/v1/models/gpt-4o-mini", headers=auth(token()))
+    assert upstream.state.received[-1]["path"] == "/openai/v1/models/gpt-4o-mini"  # forwarded
+    assert one.status_code != 400
+    assert client.get("/geminiv1beta/models", headers=auth(token())).status_code == 200

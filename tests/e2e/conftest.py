@@ -265,7 +265,7 @@ def dev_sign_in(page: Page, email: str) -> None:
 UPSTREAM_POLICY = """
 [budget]
 "*" = { limit = 1.0, days = 7 }
-"broke@example.com" = { limit = 0.01, days = 7 }
+"@tiny.example" = { limit = 0.01, days = 7 }
 """
 
 
@@ -290,47 +290,71 @@ class UpstreamRelay:
             f"if (!localStorage.getItem('aipipe')) localStorage.setItem('aipipe', {json.dumps(profile)});")
         return token
 
+    def set_day_cost(self, email: str, day: str, cost: str) -> None:
+        """Overwrite a day's recorded cost through the admin API (to exhaust a budget)."""
+        response = httpx.post(self.url + "/admin/cost", json={"email": email, "date": day,
+                                                              "cost": cost},
+                              headers={"Authorization": "Bearer " + self.token(ADMIN)}, timeout=10)
+        response.raise_for_status()
+
+
+ADMIN = "admin@example.com"  # an admin in --dev mode
+
+
+@contextlib.contextmanager
+def _serve_relay(work: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    """`python -m relay serve --dev` in `work` with a clean environment plus `extra_env`;
+    yields its URL once it answers."""
+    if not (ROOT / "web" / "node_modules" / "@pyscript" / "core").is_dir():
+        pytest.fail("web/node_modules is missing: run `bash scripts/setup.sh` (npm ci in web/)")
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("AIPIPE_") or k.endswith("_API_KEY")
+                   or k in ("ADMIN_EMAILS", "GOOGLE_CLIENT_ID"))}
+    env.update({"PYTHONPATH": str(ROOT), "AIPIPE_DATA_DIR": str(work / "data"),
+                "AIPIPE_WEB_DIR": str(ROOT / "web"), **extra_env})
+    port = free_port()
+    log = (work / "relay.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", "serve", "--dev", "--host", "127.0.0.1",
+         "--port", str(port)], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, proc, work / "relay.log")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
 
 @pytest.fixture(scope="session")
 def upstream_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRelay]:
     """`python -m relay serve --dev` with OPENAI_API_KEY/OPENROUTER_API_KEY set and their base
     URLs on the fake upstream (a real port: streaming timing matters), a policy with a tiny
-    budget for broke@example.com; admin@example.com is an admin (dev mode)."""
+    budget ($0.01) for anyone @tiny.example; admin@example.com is an admin (dev mode)."""
     from tests.fakes.server import serve_asgi
     from tests.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
 
-    if not (ROOT / "web" / "node_modules" / "@pyscript" / "core").is_dir():
-        pytest.fail("web/node_modules is missing: run `bash scripts/setup.sh` (npm ci in web/)")
     fake = create_fake_upstream()
     work = tmp_path_factory.mktemp("upstream-relay")
     (work / "aipipe.toml").write_text(UPSTREAM_POLICY)
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("AIPIPE_") or k.endswith("_API_KEY")
-                   or k in ("ADMIN_EMAILS", "GOOGLE_CLIENT_ID"))}
-    with serve_asgi(fake) as fake_url:
-        env.update({
-            "PYTHONPATH": str(ROOT),
-            "AIPIPE_DATA_DIR": str(work / "data"),
-            "AIPIPE_CONFIG": str(work / "aipipe.toml"),
-            "AIPIPE_WEB_DIR": str(ROOT / "web"),
-            "OPENAI_API_KEY": DEFAULT_KEYS["openai"],
-            "AIPIPE_OPENAI_BASE": fake_url + "/openai",
-            "OPENROUTER_API_KEY": DEFAULT_KEYS["openrouter"],
-            "AIPIPE_OPENROUTER_BASE": fake_url + "/openrouter",
-        })
-        port = free_port()
-        log = (work / "relay.log").open("w")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "serve", "--dev", "--host", "127.0.0.1",
-             "--port", str(port)], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(url, proc, work / "relay.log")
-            yield UpstreamRelay(url, fake)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+    with serve_asgi(fake) as fake_url, _serve_relay(work, {
+        "AIPIPE_CONFIG": str(work / "aipipe.toml"),
+        "OPENAI_API_KEY": DEFAULT_KEYS["openai"],
+        "AIPIPE_OPENAI_BASE": fake_url + "/openai",
+        "OPENROUTER_API_KEY": DEFAULT_KEYS["openrouter"],
+        "AIPIPE_OPENROUTER_BASE": fake_url + "/openrouter",
+    }) as url:
+        yield UpstreamRelay(url, fake)
+
+
+@pytest.fixture(scope="session")
+def dev_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A bare `aipipe serve --dev` as a first-time user runs it: no keys (the built-in demo
+    model answers), no Google, no policy file (everyone has the dev budget)."""
+    work = tmp_path_factory.mktemp("dev-relay")
+    with _serve_relay(work, {}) as url:
+        yield url

@@ -1,0 +1,129 @@
+"""/admin in a real browser against a real relay and the fake upstream: users with search and
+sort, the total-spend chart, minting a token, overwriting a day's cost, the export download,
+and a clear refusal for non-admins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.e2e.conftest import ADMIN, UpstreamRelay, wait_ready
+
+pytestmark = pytest.mark.e2e
+
+
+def chat(relay: UpstreamRelay, email: str, provider: str, model: str) -> None:
+    response = httpx.post(f"{relay.url}/{provider}/v1/chat/completions",
+                          headers={"Authorization": f"Bearer {relay.token(email)}"},
+                          json={"model": model, "messages": [{"role": "user", "content": "Hi"}]},
+                          timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def open_admin(relay: UpstreamRelay, context: BrowserContext, page: Page) -> None:
+    relay.sign_in(context, ADMIN)
+    page.goto(relay.url + "/admin")
+    wait_ready(page)
+
+
+def emails_in_table(page: Page) -> list[str]:
+    return page.locator("[data-testid=users] tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.email)")
+
+
+def test_users_search_sort_and_spend_chart(upstream_relay: UpstreamRelay,
+                                           context: BrowserContext, page: Page) -> None:
+    """An admin sees every user with spend, limit and request counts, narrows them by search,
+    sorts by a column (both ways), and sees total spend by day split by provider or model."""
+    relay = upstream_relay
+    chat(relay, "big.spender@school.example", "openrouter", "anthropic/claude-3.5-haiku")
+    chat(relay, "big.spender@school.example", "openrouter", "anthropic/claude-3.5-haiku")
+    chat(relay, "small.spender@school.example", "openai", "gpt-4.1-nano")
+    open_admin(relay, context, page)
+
+    big = page.locator("[data-testid=users] tr[data-email='big.spender@school.example']")
+    expect(big).to_contain_text("$1.0000")  # limit
+    expect(big.locator("td").nth(4)).to_have_text("2")  # requests
+    page.get_by_test_id("user-search").fill("school")
+    expect(page.get_by_test_id("user-count")).to_contain_text("2 of")
+    # Default sort: spend, highest first; clicking "Spend" flips it.
+    assert emails_in_table(page) == ["big.spender@school.example", "small.spender@school.example"]
+    page.locator("[data-testid=users] th button[data-sort=spend]").click()
+    assert emails_in_table(page) == ["small.spender@school.example", "big.spender@school.example"]
+    page.locator("[data-testid=users] th button[data-sort=email]").click()
+    assert emails_in_table(page) == ["big.spender@school.example", "small.spender@school.example"]
+    expect(page.locator("[data-testid=users] th[aria-sort=ascending]")).to_have_text("Email")
+
+    chart = page.get_by_test_id("admin-chart").locator("svg.marks")
+    expect(chart).to_contain_text("openrouter")
+    expect(chart).to_contain_text("openai")
+    page.get_by_test_id("chart-group").select_option("model")
+    expect(chart).to_contain_text("anthropic/claude-3.5-haiku")
+    expect(chart).to_contain_text("gpt-4.1-nano")
+
+
+def test_mint_token_and_overwrite_a_days_cost(upstream_relay: UpstreamRelay,
+                                              context: BrowserContext, page: Page) -> None:
+    """An admin mints a token that the relay accepts for that user, and overwrites a day's
+    cost: the relay's /usage for the user shows the new figure and so does the users table."""
+    relay = upstream_relay
+    open_admin(relay, context, page)
+    page.get_by_test_id("mint-email").fill("New.Student@School.example")
+    page.get_by_test_id("mint-token").click()
+    minted = page.get_by_test_id("minted-token")
+    expect(minted).to_be_visible()
+    usage = httpx.get(relay.url + "/usage",
+                      headers={"Authorization": f"Bearer {minted.inner_text().strip()}"})
+    assert usage.status_code == 200 and usage.json()["email"] == "new.student@school.example"
+
+    today = datetime.now(UTC).date().isoformat()
+    page.get_by_test_id("cost-email").fill("new.student@school.example")
+    expect(page.get_by_test_id("cost-date")).to_have_value(today)
+    page.get_by_test_id("cost-amount").fill("abc")
+    page.get_by_test_id("cost-submit").click()
+    expect(page.get_by_test_id("cost-status")).to_have_text(
+        "Enter the cost in USD, e.g. 0.25 (0 clears the day).")
+    page.get_by_test_id("cost-amount").fill("0.25")
+    page.get_by_test_id("cost-submit").click()
+    expect(page.get_by_test_id("cost-status")).to_have_text(
+        f"Cost for new.student@school.example on {today} set to 0.25")
+    usage = httpx.get(relay.url + "/usage",
+                      headers={"Authorization": f"Bearer {minted.inner_text().strip()}"}).json()
+    assert usage["cost"] == 0.25
+    row = page.locator("[data-testid=users] tr[data-email='new.student@school.example']")
+    expect(row.locator("td").nth(1)).to_have_text("$0.2500 (25%)")
+
+
+def test_export_downloads_the_ledger(upstream_relay: UpstreamRelay, context: BrowserContext,
+                                     page: Page) -> None:
+    """The export buttons download the ledger as CSV (with its header) and Parquet."""
+    relay = upstream_relay
+    chat(relay, "exported@example.com", "openai", "gpt-4o-mini")
+    open_admin(relay, context, page)
+    with page.expect_download() as csv_download:
+        page.get_by_test_id("export-csv").click()
+    path = csv_download.value.path()
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("id,ts,date,email,provider,")
+    assert "exported@example.com" in text
+    assert csv_download.value.suggested_filename.endswith(".csv")
+    with page.expect_download() as parquet_download:
+        page.get_by_test_id("export-parquet").click()
+    assert parquet_download.value.path().read_bytes()[:4] == b"PAR1"
+    expect(page.get_by_test_id("export-status")).to_contain_text("Downloaded")
+
+
+def test_non_admin_is_refused(upstream_relay: UpstreamRelay, context: BrowserContext,
+                              page: Page) -> None:
+    """A signed-in student who is not an admin gets a clear refusal and no admin controls."""
+    upstream_relay.sign_in(context, "curious@example.com")
+    page.goto(upstream_relay.url + "/admin")
+    wait_ready(page)
+    refusal = page.get_by_test_id("admin-refused")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_contain_text("curious@example.com is not one")
+    expect(page.get_by_test_id("users")).to_be_hidden()
+    expect(page.get_by_test_id("mint-token")).to_be_hidden()

@@ -1,0 +1,96 @@
+"""/dashboard in a real browser against a real relay and the fake upstream: spend against the
+limit, when budget frees up, the Vega-Lite chart and the recent requests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.e2e.conftest import UpstreamRelay, wait_ready
+
+pytestmark = pytest.mark.e2e
+
+
+def chat(relay: UpstreamRelay, token: str, provider: str, model: str) -> None:
+    """One non-streamed call through the relay (recorded in the ledger with its cost)."""
+    response = httpx.post(f"{relay.url}/{provider}/v1/chat/completions",
+                          headers={"Authorization": f"Bearer {token}"},
+                          json={"model": model, "messages": [{"role": "user", "content": "Hi"}]},
+                          timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_dashboard_shows_spend_chart_and_requests(upstream_relay: UpstreamRelay,
+                                                  context: BrowserContext, page: Page) -> None:
+    """After two calls the dashboard shows the spend the relay reports against the $1 limit,
+    when that spend leaves the window, a chart with one bar segment per model, and both
+    requests with their tokens, cost and where the cost came from."""
+    relay = upstream_relay
+    token = relay.sign_in(context, "viewer@example.com")
+    chat(relay, token, "openai", "gpt-4o-mini")
+    chat(relay, token, "openrouter", "anthropic/claude-3.5-haiku")
+    usage = httpx.get(relay.url + "/usage", headers={"Authorization": f"Bearer {token}"}).json()
+    assert usage["cost"] > 0
+
+    page.goto(relay.url + "/dashboard")
+    wait_ready(page)
+    expect(page.get_by_test_id("limit")).to_have_text("$1.0000")
+    spend = page.get_by_test_id("spend").inner_text()
+    assert spend.startswith("$0.0000") and spend != "$0.00"  # tiny, but shown, not rounded away
+    today = datetime.now(UTC).date()
+    expect(page.get_by_test_id("frees-up")).to_contain_text(
+        f"frees up on {(today + timedelta(days=7)).isoformat()}")
+
+    chart = page.get_by_test_id("usage-chart")
+    expect(chart.locator("svg.marks")).to_have_count(1)
+    bars = chart.locator("svg g.mark-rect path")
+    expect(bars).to_have_count(4)  # 2 models x (stacked day bar + total-by-model bar)
+    expect(chart.locator("svg.marks")).to_contain_text("gpt-4o-mini")
+    expect(chart.locator("svg.marks")).to_contain_text("anthropic/claude-3.5-haiku")
+
+    table = page.get_by_test_id("requests")
+    rows = table.locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("anthropic/claude-3.5-haiku (openrouter)")
+    expect(rows.nth(0)).to_contain_text("reported by the provider")
+    expect(rows.nth(1)).to_contain_text("gpt-4o-mini (openai)")
+    expect(rows.nth(1)).to_contain_text("tokens × price table")
+    expect(rows.nth(1)).to_contain_text("1 / 5")  # one prompt word, five reply chunks
+
+
+def test_used_up_budget_says_when_it_frees_up(upstream_relay: UpstreamRelay,
+                                             context: BrowserContext, page: Page) -> None:
+    """A budget used up three days ago shows as full, and the page names the UTC date it
+    frees up: that day plus the 7-day window."""
+    relay = upstream_relay
+    email = "overspent@tiny.example"
+    spent_on = datetime.now(UTC).date() - timedelta(days=3)
+    relay.set_day_cost(email, spent_on.isoformat(), "0.05")
+    relay.sign_in(context, email)
+    page.goto(relay.url + "/dashboard")
+    wait_ready(page)
+    expect(page.get_by_test_id("spend")).to_have_text("$0.0500")
+    expect(page.get_by_test_id("limit")).to_have_text("$0.0100")
+    expect(page.get_by_test_id("remaining")).to_have_text("$0.00")
+    expect(page.locator("#meter.full")).to_have_count(1)
+    expect(page.get_by_test_id("frees-up")).to_have_text(
+        f"Your budget is used up. It frees up on {(spent_on + timedelta(days=7)).isoformat()} "
+        f"(UTC), when the $0.0500 spent up to {spent_on.strftime('%b')} {spent_on.day} leaves "
+        "the 7 days window.")
+    # The admin's figure has no requests behind it: the chart shows it as "(other)".
+    expect(page.get_by_test_id("usage-chart").locator("svg.marks")).to_contain_text("(other)")
+    expect(page.get_by_test_id("requests").locator("tbody tr")).to_have_count(0)
+
+
+def test_signed_out_visitor_is_asked_to_sign_in(upstream_relay: UpstreamRelay,
+                                               page: Page) -> None:
+    """Without a profile the dashboard offers sign-in (returning here) and shows no figures."""
+    page.goto(upstream_relay.url + "/dashboard")
+    wait_ready(page)
+    expect(page.get_by_test_id("signin-needed")).to_be_visible()
+    expect(page.get_by_test_id("signin-needed").locator("a")).to_have_attribute(
+        "href", "/login?redirect=/dashboard")
+    expect(page.get_by_test_id("spend")).to_be_hidden()

@@ -1,0 +1,95 @@
+"""The admin page's pure module under CPython: web/py/admin_view.py (users table, ledger CSV,
+spend chart rows, form checks)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.test_web_py_playground import _load
+
+admin_view = _load("admin_view")
+
+USERS = [
+    {"email": "b@x.org", "spend": 0.5, "limit": 1.0, "days": 7, "requests": 3,
+     "last": "2026-03-10T08:00:00Z", "admin": False},
+    {"email": "a@x.org", "spend": 0.05, "limit": 0.1, "days": 7, "requests": 10, "last": None,
+     "admin": True},
+    {"email": "c@y.org", "spend": 0.5, "limit": 1.0, "days": 30, "requests": 0, "last": None,
+     "admin": False},
+]
+
+
+def emails(users: list[dict]) -> list[str]:
+    return [u["email"] for u in users]
+
+
+def test_sort_users_by_any_column_both_ways() -> None:
+    """Numbers sort as numbers (ties by email), text as text, and users with no value
+    (never made a request) stay at the end either way."""
+    assert emails(admin_view.sort_users(USERS, "spend", True)) == ["c@y.org", "b@x.org", "a@x.org"]
+    assert emails(admin_view.sort_users(USERS, "spend")) == ["a@x.org", "b@x.org", "c@y.org"]
+    assert emails(admin_view.sort_users(USERS, "requests", True)) == ["a@x.org", "b@x.org", "c@y.org"]
+    assert emails(admin_view.sort_users(USERS, "email")) == ["a@x.org", "b@x.org", "c@y.org"]
+    assert emails(admin_view.sort_users(USERS, "last", True))[0] == "b@x.org"
+    assert emails(admin_view.sort_users(USERS, "last"))[0] == "b@x.org"
+    assert emails(admin_view.sort_users(USERS, "admin", True))[0] == "a@x.org"
+
+
+def test_filter_and_rows() -> None:
+    """Search matches every word in the email; a row shows spend with its share of the limit."""
+    assert emails(admin_view.filter_users(USERS, "X.ORG b")) == ["b@x.org"]
+    assert len(admin_view.filter_users(USERS, "")) == 3
+    assert admin_view.user_row(USERS[0]) == [
+        "b@x.org", "$0.5000 (50%)", "$1.0000", "7 days", "3", "2026-03-10 08:00:00 UTC", ""]
+    assert admin_view.user_row(USERS[1])[5:] == ["never", "yes"]
+
+
+@given(st.lists(st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"]),
+                                 max_size=8), min_size=1, max_size=4), min_size=1, max_size=5))
+def test_parse_csv_reads_what_the_csv_module_writes(rows: list[list[str]]) -> None:
+    """Quoted fields, embedded commas, quotes and newlines round-trip like Python's csv."""
+    width = len(rows[0])
+    rows = [(r + [""] * width)[:width] for r in rows]
+    rows = [r for r in rows if r != [""]]  # a lone empty field is an empty line in CSV
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    assert admin_view.parse_csv(buffer.getvalue()) == rows
+
+
+def test_ledger_chart_rows_by_provider() -> None:
+    """Everyone's spend per day is split by provider from the export; the per-day totals the
+    budgets use (which an admin may have overwritten) decide each bar's height."""
+    text = ("id,ts,date,email,provider,model,cost\r\n"
+            "1,t,2026-03-09,a@x.org,openai,gpt-4o-mini,0.25\r\n"
+            "2,t,2026-03-10,b@x.org,openrouter,\"x/y,z\",0.5\r\n"
+            "3,t,2026-03-10,b@x.org,openai,gpt-4o-mini,0.125\r\n")
+    records = admin_view.ledger_records(text)
+    assert records[1]["model"] == "x/y,z"
+    daily = [{"email": "a@x.org", "date": "2026-03-09", "cost": 0.25},
+             {"email": "b@x.org", "date": "2026-03-10", "cost": 0.625},
+             {"email": "c@x.org", "date": "2026-03-10", "cost": 1.0}]  # set by an admin
+    rows = admin_view.chart_rows(records, daily, "2026-03-09", "2026-03-10", "provider")
+    assert rows == [
+        {"date": "2026-03-09", "provider": "openai", "cost": 0.25},
+        {"date": "2026-03-10", "provider": "(other)", "cost": 1.0},
+        {"date": "2026-03-10", "provider": "openai", "cost": 0.125},
+        {"date": "2026-03-10", "provider": "openrouter", "cost": 0.5}]
+    spec = admin_view.chart_spec(records, daily, "2026-03-09", "2026-03-10", "model")
+    assert spec["hconcat"][0]["title"] == "Total spend by day (UTC), last 2 days"
+    assert spec["hconcat"][1]["title"] == "Total by model"
+
+
+def test_cost_form_checks_before_sending() -> None:
+    """The overwrite form sends the cost as text (exact) and explains bad input."""
+    assert admin_view.cost_form(" A@x.org ", "2026-03-10", " 0.25 ") == (
+        {"email": "A@x.org", "date": "2026-03-10", "cost": "0.25"}, None)
+    assert admin_view.cost_form("nobody", "2026-03-10", "1")[1] == "Enter the user's email address."
+    assert admin_view.cost_form("a@x.org", "10/03/2026", "1")[1] == "Enter the date as YYYY-MM-DD."
+    for bad in ("", "-1", "1e3", "abc"):
+        assert admin_view.cost_form("a@x.org", "2026-03-10", bad)[0] is None
+    assert "at most" in admin_view.cost_form("a@x.org", "2026-03-10", "1000001")[1]
+    assert admin_view.export_name("csv", "2026-03-10") == "aipipe-ledger-2026-03-10.csv"

@@ -1,0 +1,96 @@
+"""The playground, dashboard and admin modules under MicroPython itself (the pages' interpreter),
+via Node: each pure module imports and gives the same answers as under CPython — MicroPython has
+no datetime or csv, keeps no dict order, and parses a narrower grammar."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.test_web_py_micropython import MPY, RUNNER, WEB_PY, node  # noqa: F401 - fixture
+from tests.test_web_py_playground import _load
+
+# One program, run by both interpreters; it prints one JSON line.
+PROGRAM = """
+import json
+import admin_view, catalog, charts, chat, codegen, dates, usage_view
+
+prices = {"openai": {"gpt-4o-mini": {"input": 0.15, "output": 0.6, "cached_input": 0.075},
+                     "whisper-1": {"per_minute": 0.006}}}
+listing = {"data": [{"id": "gpt-4o-mini"}, {"id": "whisper-1"}]}
+router = {"data": [{"id": "a/b", "pricing": {"prompt": "0.00000015", "completion": "0.0000006"}},
+                   {"id": "c/free", "pricing": {"prompt": "0", "completion": "0"}}]}
+models = catalog.openai_models(listing, prices) + catalog.openrouter_models(router)
+usage = {"prompt_tokens": 1000, "completion_tokens": 200,
+         "prompt_tokens_details": {"cached_tokens": 400}}
+cost = catalog.reply_cost(models[0], usage)
+parser = chat.SSEParser()
+reply = chat.Reply()
+for piece in ['data: {"choices": [{"delta": {"content": "Hi "}}]}\\n', '\\ndata: {"choices": [',
+              '{"delta": {"content": "there"}}]}\\n\\ndata: {"choices": [], "usage": {"prompt_tokens": 2}}',
+              '\\n\\ndata: [DONE]\\n\\n']:
+    for data in parser.feed(piece):
+        reply.add(data)
+state = chat.load_state(chat.dump_state({"model": "m", "system": "S", "temperature": "",
+                                         "max_tokens": "5", "messages": [
+                                             {"role": "user", "content": "q", "meta": {}}]}))
+body = chat.request_body("openai", "gpt-4o-mini", chat.request_messages(state, "next"), 0.5, 5)
+u = {"days": 7, "limit": 1.0, "cost": 1.2, "usage": [
+    {"date": "2026-03-05", "cost": 0.1}, {"date": "2026-03-06", "cost": 0.5},
+    {"date": "2026-03-09", "cost": 0.6}]}
+reqs = [{"date": "2026-03-09", "model": "m1", "cost": 0.6, "ts": "2026-03-09T01:02:03.4Z",
+         "input_tokens": 3, "output_tokens": 4, "cost_source": "computed", "latency_ms": 5.5}]
+users = [{"email": "b@x", "spend": 0.5, "limit": 1}, {"email": "a@x", "spend": 0.7, "limit": 1}]
+csv_text = 'date,provider,cost\\r\\n2026-03-09,"open,ai",0.25\\r\\n'
+out = {
+    "keys": [m["key"] for m in models],
+    "labels": [catalog.option_label(m) for m in models],
+    "search": [m["key"] for m in catalog.search(models, "free")],
+    "cost": [cost[0], cost[1], catalog.format_pico(cost[0])],
+    "scaled": [catalog.scaled("1.5e-7", 12), catalog.scaled(1.2e-05, 12), catalog.scaled("-1", 12)],
+    "reply": [reply.text, reply.usage, reply.done],
+    "settings": list(chat.parse_settings("0.5", "10")),
+    "body": json.loads(chat.body_json(body)),  # (key order is MicroPython's own)
+    "advice": chat.advice(429, {"error": {"code": "insufficient_quota"}}, "m")["href"],
+    "curl": codegen.curl("http://h", "/p", body),
+    "python": codegen.python("http://h", "openai", body),
+    "js": codegen.javascript("http://h", "/p", body),
+    "dates": [dates.to_days("2026-03-10"), dates.from_days(20000), dates.window("2024-03-01", 2),
+              dates.is_date("2026-02-30")],
+    "frees": usage_view.frees_up(u, "2026-03-10"),
+    "summary": usage_view.summary(u),
+    "rows": usage_view.chart_rows(u, reqs, "2026-03-10"),
+    "table": usage_view.request_row(reqs[0]),
+    "spec": usage_view.chart_spec(u, reqs, "2026-03-10")["hconcat"][0]["encoding"]["x"],
+    "sorted": [x["email"] for x in admin_view.sort_users(users, "spend", True)],
+    "csv": admin_view.ledger_records(csv_text),
+    "form": list(admin_view.cost_form("a@x.org", "2026-03-10", "0.25")),
+}
+print(json.dumps(out))
+"""
+
+
+def _cpython_answers() -> dict:
+    namespace: dict = {}
+    modules = {name: _load(name) for name in
+               ("admin_view", "catalog", "charts", "chat", "codegen", "dates", "usage_view")}
+    lines: list[str] = []
+    program = PROGRAM.replace("import admin_view, catalog, charts, chat, codegen, dates, usage_view",
+                              "").replace("print(", "lines.append(")
+    exec(program, {**modules, "json": json, "lines": lines}, namespace)  # our own program
+    return json.loads(lines[-1])
+
+
+def test_pure_page_modules_agree_under_micropython(node: str) -> None:  # noqa: F811 - fixture
+    """Every pure module of the three pages runs under MicroPython with the same results."""
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", RUNNER, "runner", str(MPY), str(WEB_PY)],
+        input=PROGRAM, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    micropython = json.loads(result.stdout.strip().splitlines()[-1])
+    cpython = _cpython_answers()
+    assert micropython == cpython
+    assert cpython["cost"][2] == "$0.00024"
+    assert cpython["reply"] == ["Hi there", {"prompt_tokens": 2}, True]
+    assert cpython["frees"]["date"] == "2026-03-13"
+    assert cpython["csv"] == [{"date": "2026-03-09", "provider": "open,ai", "cost": "0.25"}]
