@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.relay_process import clean_env, serve_relay
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -34,43 +27,13 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not (
-            k.startswith("AIPIPE_")
-            or k.endswith("_API_KEY")
-            or k in ("ADMIN_EMAILS", "GOOGLE_CLIENT_ID")
-        )
-    }
-    return {**clean, "AIPIPE_DATA_DIR": str(tmp_path / "data")}
+    return clean_env(AIPIPE_DATA_DIR=str(tmp_path / "data"))
 
 
 @pytest.fixture
 def dev_server(env: dict[str, str], tmp_path: Path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", "serve", "--dev", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError(proc.communicate()[1])
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    with serve_relay(tmp_path, env, "--dev") as url:
+        yield url
 
 
 def test_dev_server_answers_the_demo_model_with_nothing_configured(

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +23,7 @@ from starlette.applications import Starlette
 
 from tests.e2e.third_party import third_party_app
 from tests.fakes.google import CERTS_PATH, FakeGoogle
+from tests.relay_process import clean_env, free_port, serve_relay
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -37,12 +34,6 @@ POLICY = """
 "*" = { limit = 0.10, days = 7 }
 "@example.com" = { limit = 1.0, days = 7 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ThreadServer:
@@ -173,47 +164,16 @@ def relay(tmp_path_factory: pytest.TempPathFactory, fake_google: tuple[FakeGoogl
     google, certs_url = fake_google
     work = tmp_path_factory.mktemp("relay")
     (work / "aipipe.toml").write_text(POLICY)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("AIPIPE_") or k.endswith("_API_KEY")
-                   or k in ("ADMIN_EMAILS", "GOOGLE_CLIENT_ID"))}
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "AIPIPE_DATA_DIR": str(work / "data"),
-        "AIPIPE_CONFIG": str(work / "aipipe.toml"),
-        "AIPIPE_WEB_DIR": str(ROOT / "web"),
-        "GOOGLE_CLIENT_ID": google.client_id,
-        "AIPIPE_GOOGLE_CERTS_URL": certs_url,
-        "AIPIPE_ALLOWED_ORIGINS": Apps(apps_port).allowed,
-    })
-    log = (work / "relay.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", "serve", "--dev", "--host", "127.0.0.1",
-         "--port", str(port)],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc, work / "relay.log")
+    env = clean_env(
+        AIPIPE_DATA_DIR=str(work / "data"),
+        AIPIPE_CONFIG=str(work / "aipipe.toml"),
+        AIPIPE_WEB_DIR=str(ROOT / "web"),
+        GOOGLE_CLIENT_ID=google.client_id,
+        AIPIPE_GOOGLE_CERTS_URL=certs_url,
+        AIPIPE_ALLOWED_ORIGINS=Apps(apps_port).allowed,
+    )
+    with serve_relay(work, env, "--dev") as url:
         yield Relay(url, google, work / "data")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"relay exited with {proc.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"relay did not answer on {url}:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")
@@ -307,27 +267,9 @@ def _serve_relay(work: Path, extra_env: dict[str, str]) -> Iterator[str]:
     yields its URL once it answers."""
     if not (ROOT / "web" / "node_modules" / "@pyscript" / "core").is_dir():
         pytest.fail("web/node_modules is missing: run `bash scripts/setup.sh` (npm ci in web/)")
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("AIPIPE_") or k.endswith("_API_KEY")
-                   or k in ("ADMIN_EMAILS", "GOOGLE_CLIENT_ID"))}
-    env.update({"PYTHONPATH": str(ROOT), "AIPIPE_DATA_DIR": str(work / "data"),
-                "AIPIPE_WEB_DIR": str(ROOT / "web"), **extra_env})
-    port = free_port()
-    log = (work / "relay.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", "serve", "--dev", "--host", "127.0.0.1",
-         "--port", str(port)], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc, work / "relay.log")
+    env = clean_env(AIPIPE_DATA_DIR=str(work / "data"), AIPIPE_WEB_DIR=str(ROOT / "web"), **extra_env)
+    with serve_relay(work, env, "--dev") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")
