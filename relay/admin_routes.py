@@ -1,10 +1,11 @@
-"""Admin endpoints: usage of everyone, minting tokens, correcting a day's cost, the ledger export."""
+"""Admin endpoints: usage of everyone, spend by group, minting tokens, correcting a day's cost,
+the ledger export."""
 
 from __future__ import annotations
 
 import json
 import tempfile
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -17,10 +18,13 @@ from starlette.routing import Route
 from relay.access import require_admin
 from relay.auth_routes import _looks_like_email
 from relay.errors import BadRequest
+from relay.store import utc_today
 from relay.tokens import issue_token
 from relay.usage_routes import _int_param
 
 MAX_COST = Decimal(1_000_000)
+SPEND_GROUPS = ("provider", "model", "email")  # ledger column names: safe to place in the SQL
+SPEND_DAYS = 30  # default /admin/spend window: since 30 days ago
 
 
 async def admin_usage(request: Request) -> JSONResponse:
@@ -81,6 +85,45 @@ async def admin_users(request: Request) -> JSONResponse:
             }
         )
     return JSONResponse({"data": users})
+
+
+async def admin_spend(request: Request) -> JSONResponse:
+    """Everyone's ledger cost and request count per day and provider, model or email — what the
+    admin chart needs, without downloading the ledger. `since` defaults to 30 days ago, `until`
+    to no bound. `totals` adds the per-day costs budgets use, which an admin may have overwritten
+    (so they can differ from the ledger)."""
+    require_admin(request)
+    group = request.query_params.get("group", "provider")
+    if group not in SPEND_GROUPS:
+        raise BadRequest("group must be provider, model or email", code="invalid_group")
+    raw_since, raw_until = request.query_params.get("since"), request.query_params.get("until")
+    since = _date(raw_since, "since") if raw_since else utc_today() - timedelta(days=SPEND_DAYS)
+    until = _date(raw_until, "until") if raw_until else date.max
+    if until < since:
+        raise BadRequest("until must not be before since", code="invalid_date")
+    store = request.app.state.store
+    rows = await anyio.to_thread.run_sync(
+        store.query,
+        f"SELECT date, {group}, sum(cost), count(*) FROM requests WHERE date >= ? AND date <= ? "
+        f"GROUP BY date, {group} ORDER BY date, {group}",
+        [since, until],
+    )
+    totals = await anyio.to_thread.run_sync(
+        store.query,
+        "SELECT date, sum(cost) FROM daily WHERE date >= ? AND date <= ? GROUP BY date ORDER BY date",
+        [since, until],
+    )
+    return JSONResponse(
+        {
+            "group": group,
+            "since": since.isoformat(),
+            "data": [
+                {"date": d.isoformat(), "key": k, "cost": float(c), "requests": n}
+                for d, k, c, n in rows
+            ],
+            "totals": [{"date": d.isoformat(), "cost": float(c)} for d, c in totals],
+        }
+    )
 
 
 async def admin_token(request: Request) -> JSONResponse:
@@ -162,6 +205,7 @@ def _cost(raw: object) -> Decimal:
 routes = [
     Route("/admin/usage", admin_usage, methods=["GET"]),
     Route("/admin/users", admin_users, methods=["GET"]),
+    Route("/admin/spend", admin_spend, methods=["GET"]),
     Route("/admin/token", admin_token, methods=["GET"]),
     Route("/admin/cost", admin_cost, methods=["POST"]),
     Route("/admin/export", admin_export, methods=["GET"]),

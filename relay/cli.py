@@ -221,14 +221,22 @@ def cmd_prices(args: argparse.Namespace) -> int:
         print("\n(the relay is running: cannot read the ledger for unpriced models)")
         return 0
     try:
-        seen = store.query("SELECT DISTINCT provider, model FROM requests WHERE model <> ''")
+        seen = store.query(
+            "SELECT provider, model, count(*), max(ts) FROM requests WHERE model <> '' "
+            "GROUP BY provider, model ORDER BY provider, model"
+        )
     finally:
         store.close()
-    unpriced = [(p, m) for p, m in seen if p in ("openai", "gemini") and table.lookup(p, m) is None]
+    # OpenRouter is priced by the provider's reported cost, not this table: never flagged.
+    unpriced = [
+        row for row in seen if row[0] in ("openai", "gemini") and table.lookup(row[0], row[1]) is None
+    ]
     if unpriced:
-        print("\nModels in the ledger with no price:")
-        for provider, model in unpriced:
-            print(f"  {provider}: {model}")
+        print("\nModels in the ledger with no price (add them to the price file):")
+        for provider, model, count, last in unpriced:
+            print(f"  {provider:<8} {model:<30} {count} requests, last {last:%Y-%m-%d}")
+    else:
+        print("\nEvery model in the ledger has a price.")
     return 0
 
 

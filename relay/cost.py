@@ -26,7 +26,8 @@ def compute_cost(price: Price | None, usage: Usage) -> tuple[Decimal, str] | Non
       ignores token counts. Usage that nothing in the price can bill (seconds for a
       token-priced model, no duration for whisper-1) is unknown (None), never $0.
     - Source is "estimated" when the token counts were the relay's estimate
-      (`usage.estimated`) and the model is token-priced, else "computed".
+      (`usage.estimated`) and the model is token-priced, or the units were estimated too
+      (`usage.estimated_units`), else "computed".
     Cached tokens of any modality bill at `cached_input` (Gemini's dearer cached-audio price
     is not modelled). The result is exact (not rounded); round only for display.
     """
@@ -51,7 +52,8 @@ def compute_cost(price: Price | None, usage: Usage) -> tuple[Decimal, str] | Non
         return None  # e.g. whisper-1 with no duration, or seconds for a token-priced model
     if p.per_request is not None:
         total += p.per_request
-    source = "estimated" if usage.estimated and p.token_priced else "computed"
+    estimated = usage.estimated and (p.token_priced or usage.estimated_units)
+    source = "estimated" if estimated else "computed"
     return total, source
 
 

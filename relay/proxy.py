@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import anyio
 import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Send
 
 from relay.budget import Budgets, Reservation, budget_headers
 from relay.cost import compute_cost, estimate_cost, estimate_tokens, reserve_estimate
@@ -41,7 +43,14 @@ from relay.settings import PROVIDER_KEY_VARS, Settings
 from relay.sse import StreamUsageReader
 from relay.store import LedgerRow, Store, utc_now
 from relay.tokens import Caller, TokenVerifier, token_from_request
-from relay.usage import Usage, request_text_chars, usage_from_json, usage_from_speech_request
+from relay.usage import (
+    Usage,
+    audio_seconds,
+    request_text_chars,
+    usage_from_audio_upload,
+    usage_from_json,
+    usage_from_speech_request,
+)
 
 HOP_BY_HOP = frozenset(
     [
@@ -81,6 +90,7 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     ts: Any = field(default_factory=utc_now)
     id: str = field(default_factory=lambda: f"{random.getrandbits(128):032x}")  # uuid4 costs a syscall
+    upload_seconds: Decimal | None = None  # transcription: the uploaded audio's playing time
 
 
 class Relay:
@@ -185,7 +195,7 @@ class Relay:
         client = self.clients.get(provider.name) or self.clients["default"]
         upstream = self._build(client, request, provider, path, body, caller.native_key)
         resp = await self._send(client, upstream)
-        return StreamingResponse(
+        return ClosingStream(
             _passthrough(resp),
             status_code=resp.status_code,
             headers=response_headers(resp.headers),
@@ -260,8 +270,12 @@ class Relay:
                 )
             model = raw_model
             stream = data.get("stream") is True
-        elif endpoint.kind == "transcription":
-            model = _multipart_field(body, ctype, "model") or ""
+        upload_seconds = None
+        if endpoint.kind == "transcription" and data is None:
+            parts = _multipart_parts(body, ctype)
+            model = parts.get("model", b"").decode("utf-8", "replace").strip()[:MAX_MODEL_CHARS]
+            stream = parts.get("stream", b"").strip().lower() == b"true"
+            upload_seconds = audio_seconds(parts.get("file", b""))
         # Prompt text only: base64 media in a JSON body would inflate the estimate many times.
         text_size = request_text_chars(data) if data is not None else 0
         return Call(
@@ -275,6 +289,7 @@ class Relay:
             json=data,
             input_tokens=estimate_tokens(text_size),
             origin=request.headers.get("origin", "")[:200],
+            upload_seconds=upload_seconds,
         )
 
     async def _price(self, provider: Provider, call: Call) -> Price | None:
@@ -289,12 +304,14 @@ class Relay:
 
     def _admit(self, call: Call, price: Price | None) -> Reservation:
         if call.endpoint.kind == "free":
-            return self.budgets.admit(call.email, Decimal(0))
+            return self.budgets.admit_free(call.email)
         requested = _max_output(call)
         choices = _choices(call)  # n = 8 replies cost 8 allowances
         allowance = (requested or DEFAULT_OUTPUT_ALLOWANCE) * choices
         if price is None:
             estimate = UNKNOWN_PRICE_RESERVE
+        elif not price.token_priced:  # tts-1, whisper-1, dall-e: the units the request asks for
+            estimate = self._estimate(call, price, 0)
         else:
             estimate = reserve_estimate(price, call.input_tokens, allowance)
         reservation = self.budgets.admit(call.email, estimate)
@@ -408,8 +425,8 @@ class Relay:
             outcome = "error"
             content = mask_keys(content, self.keys.values())
         elif call.endpoint.kind != "free":
-            usage = _usage_of(call.provider.name, content) or _request_usage(call)
-            cost, source = self._cost(call, price, usage, len(content))
+            usage = _usage_of(call.provider.name, content) or _request_usage(call, len(content))
+            cost, source = self._cost(call, price, usage, _answer_chars(call, content))
         self._record(call, resp.status_code, outcome, usage, cost, source)
         self.budgets.settle(reservation)
         headers = response_headers(resp.headers)
@@ -421,9 +438,9 @@ class Relay:
         self, call: Call, resp: httpx.Response, price: Price | None, reservation: Reservation
     ) -> StreamingResponse:
         headers = response_headers(resp.headers)
-        headers.update(budget_headers(reservation.remaining_before + reservation.amount))
+        headers.update(budget_headers(reservation.remaining_before))
         is_sse = "text/event-stream" in resp.headers.get("content-type", "")
-        return StreamingResponse(
+        return ClosingStream(
             self._tee(call, resp, price, reservation, is_sse),
             status_code=resp.status_code,
             headers=headers,
@@ -438,37 +455,60 @@ class Relay:
         is_sse: bool,
     ) -> AsyncIterator[bytes]:
         reader = StreamUsageReader(call.provider.name)
-        outcome, status, sent = "aborted", resp.status_code, 0
+        outcome, status, sent, tail = "aborted", resp.status_code, 0, b"\n\n"
         if resp.status_code >= 400:
             outcome = "error"
+        settled: tuple[Decimal, str] | None = None
         try:
             try:
                 async for chunk in resp.aiter_raw():
                     reader.feed(chunk)
                     sent += len(chunk)
+                    if chunk:
+                        tail = chunk[-2:]
                     yield chunk
                 if outcome != "error":
                     outcome = "ok"
             except httpx.HTTPError as e:
-                outcome, status = "broken", 502
+                outcome, status, tail = "broken", 502, b"\n\n"
                 if is_sse:
                     message = f"The provider broke off the stream ({type(e).__name__})"
                     event = {"error": {"message": message, "type": "upstream_error"}}
                     yield f"data: {json.dumps(event)}\n\n".encode()
+            settled = self._settle_stream(call, reader, outcome, status, sent, price, reservation)
+            if is_sse and call.provider.openai_style and outcome != "error":
+                yield _cost_comment(settled, self.budgets.remaining(call.email), tail)
         finally:
             # Record before any await: a cancelled (client gone) generator may not await again.
-            reader.close()  # a last event with no trailing newline still counts
-            usage = reader.usage or _request_usage(call)
-            if outcome == "error" or call.endpoint.kind == "free":
-                cost, source = Decimal(0), "free"
-            elif usage is not None and (computed := compute_cost(price, usage)) is not None:
-                cost, source = computed  # reported usage: no need to measure the text (it costs)
-            else:
-                cost, source = self._cost(call, price, usage, reader.output_chars or sent)
-            self._record(call, status, outcome, usage, cost, source)
-            self.budgets.settle(reservation)
+            if settled is None:
+                self._settle_stream(call, reader, outcome, status, sent, price, reservation)
             with anyio.CancelScope(shield=True):
                 await resp.aclose()
+
+    def _settle_stream(
+        self,
+        call: Call,
+        reader: StreamUsageReader,
+        outcome: str,
+        status: int,
+        sent: int,
+        price: Price | None,
+        reservation: Reservation,
+    ) -> tuple[Decimal, str]:
+        """Price and record a stream that ended (or was abandoned); release its reservation."""
+        reader.close()  # a last event with no trailing newline still counts
+        usage = reader.usage or _request_usage(call, sent)
+        if outcome == "error" or call.endpoint.kind == "free":
+            cost, source = Decimal(0), "free"
+        elif usage is not None and (computed := compute_cost(price, usage)) is not None:
+            cost, source = computed  # reported usage: no need to measure the text (it costs)
+        else:
+            # Text measured in the events; bytes only for answers the reader cannot parse.
+            output = reader.output_chars if reader.structured else sent
+            cost, source = self._cost(call, price, usage, output)
+        self._record(call, status, outcome, usage, cost, source)
+        self.budgets.settle(reservation)
+        return cost, source
 
     # -- cost and ledger ----------------------------------------------------------------------
     def _cost(
@@ -483,6 +523,13 @@ class Relay:
     def _estimate(self, call: Call, price: Price | None, output_size: int) -> Decimal:
         if price is None:
             return UNKNOWN_PRICE_RESERVE  # never $0: an unknown price is estimated and marked
+        # Models billed per character, minute or image (tts-1, whisper-1, dall-e) have no
+        # token price to estimate with: bill the units the request asked for instead.
+        usage = _request_usage(call, output_size) or _requested_images(call)
+        if usage is not None:
+            computed = compute_cost(price, usage)
+            if computed is not None and computed[0] > 0:
+                return computed[0]
         return estimate_cost(
             price, input_tokens=call.input_tokens, output_tokens=estimate_tokens(output_size)
         )
@@ -528,6 +575,22 @@ class Relay:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+class ClosingStream(StreamingResponse):
+    """A StreamingResponse that closes its iterator however sending ends. When the client goes
+    away, Starlette stops at a failed `send` and leaves the generator suspended; its `finally`
+    (which records the cost and releases the reservation) would then wait for the garbage
+    collector. Closing it here runs that `finally` at once."""
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+
 _PATH_ODD = frozenset("?#\\") | {chr(c) for c in range(32)} | {"\x7f"}
 
 
@@ -591,6 +654,28 @@ async def _passthrough(resp: httpx.Response) -> AsyncIterator[bytes]:
             await resp.aclose()
 
 
+def _answer_chars(call: Call, content: bytes) -> int:
+    """Characters of reply text in a JSON answer (not its keys and ids), for an estimate when
+    the answer told no usage; read only then."""
+    reader = StreamUsageReader(call.provider.name)
+    reader.feed(content)
+    reader.close()
+    return reader.output_chars if reader.structured else len(content)
+
+
+def _cost_comment(settled: tuple[Decimal, str], remaining: Decimal, tail: bytes) -> bytes:
+    """The SSE comment that ends a streamed OpenAI-style answer with its recorded cost, for
+    the playground. SSE parsers (browsers, the OpenAI SDKs) skip `:` lines, so clients that do
+    not look for it see the provider's stream unchanged."""
+    cost, source = settled
+    values = budget_headers(remaining, cost)
+    info = {"cost": values["x-aipipe-cost"], "cost_source": source,
+            "remaining": values["x-aipipe-remaining"]}
+    # A comment must start a line; after an unterminated last event, end that event first.
+    lead = b"" if tail.endswith(b"\n\n") else b"\n" if tail.endswith(b"\n") else b"\n\n"
+    return lead + b": aipipe " + json.dumps(info).encode() + b"\n\n"
+
+
 def _is_json(resp: httpx.Response) -> bool:
     return "json" in resp.headers.get("content-type", "")
 
@@ -606,9 +691,13 @@ def _usage_of(provider: str, content: bytes) -> Usage | None:
 _MAX_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 
-def _request_usage(call: Call) -> Usage | None:
+def _request_usage(call: Call, answer_size: int = 0) -> Usage | None:
     """Usage known from the request alone, where the answer reports none: speech is billed on
-    its input text; Gemini embeddings report no usage, so their input is estimated."""
+    its input text; Gemini embeddings report no usage, so their input is estimated; a
+    transcription answered as plain text is estimated from the upload's playing time and the
+    answer's size."""
+    if call.upload_seconds is not None:
+        return usage_from_audio_upload(call.upload_seconds, answer_size)
     if call.json is None:
         return None
     if call.endpoint.kind == "speech":
@@ -616,6 +705,25 @@ def _request_usage(call: Call) -> Usage | None:
     if call.endpoint.kind == "embeddings" and not call.provider.openai_style:
         return Usage(input_tokens=call.input_tokens, estimated=True)
     return None
+
+
+# GPT Image output tokens per 1024x1024 image by quality (OpenAI's image generation guide);
+# "auto" and unknown qualities count as high, so an estimate does not under-charge.
+_IMAGE_TOKENS = {"low": 272, "medium": 1056, "high": 4160}
+
+
+def _requested_images(call: Call) -> Usage | None:
+    """What an image request would have been billed, for when no answer came: the images it
+    asked for (per-image models) and, for GPT Image, their output tokens by quality and size."""
+    if call.endpoint.kind != "images" or call.json is None:
+        return None
+    n = _choices(call)
+    quality = call.json.get("quality")
+    per = _IMAGE_TOKENS.get(quality if isinstance(quality, str) else "", _IMAGE_TOKENS["high"])
+    if call.json.get("size") in ("1024x1536", "1536x1024"):
+        per = per * 3 // 2
+    return Usage(input_tokens=call.input_tokens, output_tokens=per * n,
+                 image_output_tokens=per * n, images=n, estimated=True)
 
 
 def _max_output(call: Call) -> int | None:
@@ -694,14 +802,26 @@ def _affordable_output(price: Price, input_tokens: int, remaining: Decimal) -> i
     return int(left / per_token) if left > 0 else 0
 
 
-def _multipart_field(body: bytes, content_type: str, name: str) -> str | None:
-    """Read one small text field (the model) from a multipart body without parsing the files."""
-    marker = f'name="{name}"'.encode()
-    at = body.find(marker)
-    if at < 0:
-        return None
-    start = body.find(b"\r\n\r\n", at)
-    end = body.find(b"\r\n--", start + 4)
-    if start < 0 or end < 0:
-        return None
-    return body[start + 4 : end].decode("utf-8", "replace").strip()[:200] or None
+_BOUNDARY = re.compile(r'boundary="?([^";]{1,200})"?', re.IGNORECASE)
+_PART_NAME = re.compile(rb'content-disposition:[^\r\n]*?\bname="([^"]*)"', re.IGNORECASE)
+
+
+def _multipart_parts(body: bytes, content_type: str) -> dict[str, bytes]:
+    """The parts of a multipart/form-data body by field name (the first of each name), split
+    on the boundary the content type names — as the provider splits it, so bytes inside an
+    uploaded file that look like a field (`name="model"`) are never taken for one."""
+    found = _BOUNDARY.search(content_type)
+    if not found:
+        return {}
+    delimiter = b"\r\n--" + found.group(1).encode("latin-1")
+    parts: dict[str, bytes] = {}
+    for chunk in (b"\r\n" + body).split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        head_end = chunk.find(b"\r\n\r\n")
+        if head_end < 0:
+            continue
+        name = _PART_NAME.search(chunk, 0, head_end)
+        if name:
+            parts.setdefault(name.group(1).decode("utf-8", "replace"), chunk[head_end + 4 :])
+    return parts

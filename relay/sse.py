@@ -57,7 +57,8 @@ class StreamUsageReader:
     __slots__ = (
         "_array", "_chars", "_done", "_error", "_error_raw", "_event", "_gemini", "_json",
         "_keys", "_line", "_mode", "_model", "_parsed_raw", "_pending", "_pending_size",
-        "_provider", "_tried", "_usage", "_usage_key", "_usage_raw", "_usage_value", "_utf8",
+        "_provider", "_seen", "_tried", "_usage", "_usage_key", "_usage_raw", "_usage_value",
+        "_utf8",
     )
 
     def __init__(self, provider: str) -> None:
@@ -79,6 +80,7 @@ class StreamUsageReader:
         self._chars = 0
         self._model: str | None = None
         self._done = False
+        self._seen = False  # an SSE event or a JSON value was read
         self._utf8: codecs.IncrementalDecoder | None = None  # made for JSON modes only
         self._array: list[str] = []  # undecoded remainder of a JSON array / document stream
         self._json = 0  # characters held in _array
@@ -148,6 +150,7 @@ class StreamUsageReader:
         # `:` comments (OpenRouter keep-alives), `id:` and `retry:` carry nothing we need
 
     def _payload(self, data: bytes) -> None:
+        self._seen = True
         if data == b"[DONE]":
             self._done = True
             return
@@ -249,6 +252,7 @@ class StreamUsageReader:
 
     def _value(self, value: Any) -> None:
         """One whole JSON value: a Gemini array element, or a whole JSON body."""
+        self._seen = True
         if not isinstance(value, dict):
             return
         if "usageMetadata" in value or "usage" in value:
@@ -303,6 +307,13 @@ class StreamUsageReader:
         self._sync()
         self._inspect_pending()
         return self._chars
+
+    @property
+    def structured(self) -> bool:
+        """Whether the bytes held SSE events or JSON values, so `output_chars` measures the
+        reply's text; False for audio, plain text and other answers it cannot read."""
+        self._sync()
+        return self._seen
 
     @property
     def model(self) -> str | None:

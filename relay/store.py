@@ -9,11 +9,11 @@ DuckDB allows one writing process per file and a single-row write costs ~2 ms on
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-import operator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal

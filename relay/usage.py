@@ -37,7 +37,8 @@ class Usage:
     present it is the cost of the call.
 
     `estimated`: the token counts are the relay's estimate (from text lengths), not the
-    provider's; characters, seconds and images are always counted exactly.
+    provider's. Characters and images are always counted exactly; seconds too, unless
+    `estimated_units` says they were estimated (an upload's length read from its size).
     """
 
     input_tokens: int = 0
@@ -54,6 +55,7 @@ class Usage:
     images: int = 0
     reported_cost: Decimal | None = None
     estimated: bool = False
+    estimated_units: bool = False
 
 
 def usage_from_json(provider: str, body: Any) -> Usage | None:
@@ -207,6 +209,72 @@ def usage_from_speech_request(body: Any) -> Usage:
         audio_output_tokens=audio,
         input_characters=chars,
         estimated=True,
+    )
+
+
+# gpt-4o-transcribe: OpenAI quotes ~$0.006 per minute at $6 per 1M audio tokens: ~1,000 audio
+# tokens a minute of input.
+_AUDIO_TOKENS_PER_MINUTE = 1000
+_ASSUMED_BYTES_PER_SECOND = 16_000  # 128 kbit/s, the common rate of compressed uploads
+# MPEG-1 Layer III bit rates (kbit/s) by the header's 4-bit index; 0 and 15 are not rates.
+_MP3_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0)
+
+
+def audio_seconds(data: bytes) -> Decimal:
+    """The playing time of an uploaded audio file, read from its header where that is cheap.
+
+    WAV: exact (data chunk size / byte rate). MP3 (MPEG-1 Layer III, after any ID3v2 tag): size
+    / the first frame's bit rate, exact for constant bit rate. Anything else (m4a, webm, ogg,
+    flac): size at an assumed 128 kbit/s — low-bit-rate voice recordings (opus at 32 kbit/s)
+    are under-estimated up to 4x, FLAC over-estimated ~5x. Rounded up to a tenth of a second."""
+    seconds = _wav_seconds(data) or _mp3_seconds(data)
+    if seconds is None:
+        seconds = Decimal(len(data)) / _ASSUMED_BYTES_PER_SECOND
+    return -(-seconds * 10 // 1) / 10 if seconds > 0 else Decimal(0)
+
+
+def _wav_seconds(data: bytes) -> Decimal | None:
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    at, byte_rate = 12, 0
+    while at + 8 <= len(data):
+        kind, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "little")
+        if kind == b"fmt " and size >= 12:
+            byte_rate = int.from_bytes(data[at + 16 : at + 20], "little")
+        elif kind == b"data":
+            if not byte_rate:
+                return None
+            present = min(size, len(data) - at - 8)  # streams write a placeholder size
+            return Decimal(present) / byte_rate
+        at += 8 + size + (size & 1)
+    return None
+
+
+def _mp3_seconds(data: bytes) -> Decimal | None:
+    at = 0
+    if data[:3] == b"ID3" and len(data) >= 10:  # skip the tag: a 28-bit "syncsafe" size
+        at = 10 + sum((data[6 + i] & 0x7F) << (7 * (3 - i)) for i in range(4))
+    header = data[at : at + 4]
+    # Frame sync (11 bits set), MPEG-1 (version bits 11), Layer III (layer bits 01).
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xFE != 0xFA:
+        return None
+    kbps = _MP3_KBPS[header[2] >> 4]
+    return Decimal(len(data) - at) * 8 / (kbps * 1000) if kbps else None
+
+
+def usage_from_audio_upload(seconds: Decimal, answer_chars: int) -> Usage:
+    """Estimated usage of a transcription or translation whose answer reported none (e.g.
+    `response_format=text`), from the upload's playing time (`audio_seconds`; whisper-1 bills
+    it per minute): audio input tokens at ~1,000 a minute and the answer's text at ~4
+    characters a token (gpt-4o-transcribe bills those). Marked `estimated`."""
+    tokens = int(-(-seconds * _AUDIO_TOKENS_PER_MINUTE // 60))
+    return Usage(
+        input_tokens=tokens,
+        audio_input_tokens=tokens,
+        output_tokens=-(-answer_chars // 4),
+        audio_seconds=seconds,
+        estimated=True,
+        estimated_units=True,
     )
 
 

@@ -118,3 +118,8 @@ def auth(tok: str) -> dict[str, str]:
 
 def with_settings(settings: Settings, **changes: object) -> Settings:
     return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def provider_part(sse_text: str) -> str:
+    """A relayed SSE stream without the relay's trailing `: aipipe {...}` cost comment."""
+    return sse_text.split("\n: aipipe ")[0].rstrip()

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 from relay.pricing import PriceTable
-from tests.conftest import auth
+from tests.conftest import auth, provider_part
 
 M = Decimal(1_000_000)
 
@@ -118,7 +118,7 @@ def test_streamed_chat_asks_for_usage_and_passes_bytes_unchanged(client, token, 
     assert r.headers["content-type"].startswith("text/event-stream")
     sent = json.loads(upstream.state.received[-1]["body"])
     assert sent["stream_options"] == {"include_usage": True}
-    assert r.text.rstrip().endswith("data: [DONE]")
+    assert provider_part(r.text).endswith("data: [DONE]")
     billed = upstream.state.billed[-1]["usage"]
     [row] = ledger(client)
     assert row["streamed"] is True and row["cost_source"] == "computed"

@@ -42,6 +42,8 @@ def test_users_search_sort_and_spend_chart(upstream_relay: UpstreamRelay,
     chat(relay, "big.spender@school.example", "openrouter", "anthropic/claude-3.5-haiku")
     chat(relay, "big.spender@school.example", "openrouter", "anthropic/claude-3.5-haiku")
     chat(relay, "small.spender@school.example", "openai", "gpt-4.1-nano")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     open_admin(relay, context, page)
 
     big = page.locator("[data-testid=users] tr[data-email='big.spender@school.example']")
@@ -60,9 +62,16 @@ def test_users_search_sort_and_spend_chart(upstream_relay: UpstreamRelay,
     chart = page.get_by_test_id("admin-chart").locator("svg.marks")
     expect(chart).to_contain_text("openrouter")
     expect(chart).to_contain_text("openai")
+    expect(page.locator("#chart-note")).to_contain_text("3 requests in the ledger")
     page.get_by_test_id("chart-group").select_option("model")
     expect(chart).to_contain_text("anthropic/claude-3.5-haiku")
     expect(chart).to_contain_text("gpt-4.1-nano")
+    page.get_by_test_id("chart-group").select_option("email")
+    expect(chart).to_contain_text("small.spender@school.example")
+    # The chart is summed by the relay: the page never downloads the ledger to draw it.
+    spend = [url for url in asked if "/admin/spend?" in url]
+    assert [url.split("group=")[1].split("&")[0] for url in spend] == ["provider", "model", "email"]
+    assert not [url for url in asked if "/admin/export" in url]
 
 
 def test_mint_token_and_overwrite_a_days_cost(upstream_relay: UpstreamRelay,
@@ -95,6 +104,8 @@ def test_mint_token_and_overwrite_a_days_cost(upstream_relay: UpstreamRelay,
     assert usage["cost"] == 0.25
     row = page.locator("[data-testid=users] tr[data-email='new.student@school.example']")
     expect(row.locator("td").nth(1)).to_have_text("$0.2500 (25%)")
+    # The overwritten day has no ledger rows: the chart shows it as "(other)".
+    expect(page.get_by_test_id("admin-chart").locator("svg.marks")).to_contain_text("(other)")
 
 
 def test_export_downloads_the_ledger(upstream_relay: UpstreamRelay, context: BrowserContext,

@@ -1,13 +1,17 @@
 """demos/tour.py, the Playwright demo script, runs against a bare `aipipe serve --dev` relay
-and produces its screenshots (as CI runs it)."""
+and produces its screenshots and its video (as CI runs it)."""
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from PIL import Image, ImageChops
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,9 +19,24 @@ STEPS = ["01-login.png", "02-signed-in.png", "03-playground.png", "04-show-code.
          "05-dashboard.png"]
 
 
-def test_tour_saves_a_screenshot_of_each_step(dev_relay: str, tmp_path: Path) -> None:
+def _screencast() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("demo_screencast",
+                                                  ROOT / "demos" / "screencast.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+screencast = _screencast()
+
+
+def test_tour_saves_a_screenshot_of_each_step_and_a_video(dev_relay: str,
+                                                          tmp_path: Path) -> None:
     """The tour signs in, chats with the demo model, opens the dashboard and saves one PNG per
-    step — with no page error and no request leaving the relay (--strict)."""
+    step and a video — with no page error and no request leaving the relay (--strict). Without
+    Playwright's ffmpeg (as here) the video is an animated WebP from Chromium's screencast: many
+    frames, timed as they were painted, from the login page to the dashboard."""
     out = tmp_path / "tour"
     result = subprocess.run(
         [sys.executable, str(ROOT / "demos" / "tour.py"), "--url", dev_relay, "--out", str(out),
@@ -29,3 +48,66 @@ def test_tour_saves_a_screenshot_of_each_step(dev_relay: str, tmp_path: Path) ->
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     assert "model openai:aipipe-demo" in result.stdout
     assert "reply cost $" in result.stdout
+
+    videos = sorted(p.name for p in out.glob("tour.*"))
+    if videos == ["tour.webm"]:  # Playwright's ffmpeg is installed: its own recorder ran
+        assert (out / "tour.webm").read_bytes()[:4] == b"\x1a\x45\xdf\xa3"
+        return
+    assert videos == ["tour.webp"], result.stdout
+    with Image.open(out / "tour.webp") as animation:
+        assert animation.format == "WEBP" and animation.is_animated
+        assert animation.size == (1280, 800)
+        assert animation.n_frames > 5
+        durations, frames = [], []
+        for index in range(animation.n_frames):
+            animation.seek(index)
+            animation.load()
+            durations.append(animation.info["duration"])
+            frames.append(animation.convert("RGB"))
+    assert all(d > 0 for d in durations)
+    assert 1_000 < sum(durations) < 120_000  # real timings: the tour takes seconds
+    assert ImageChops.difference(frames[1], frames[-1]).getbbox() is not None  # pages change
+
+
+def test_pick_frames_thins_bursts_and_keeps_their_last_paint() -> None:
+    """Frames closer than 1/fps collapse into one that shows the burst's final paint at the
+    burst's start time; out-of-order timestamps are sorted; a long recording is capped."""
+    frame = screencast.Frame
+    frames = [frame(10.0, b"a"), frame(10.05, b"b"), frame(9.9, b"z"), frame(10.5, b"c"),
+              frame(10.52, b"d")]
+    picked = screencast.pick_frames(frames, fps=10)
+    assert [(f.at, f.jpeg) for f in picked] == [(9.9, b"z"), (10.0, b"b"), (10.5, b"d")]
+    many = [frame(i * 0.2, bytes([i % 256])) for i in range(1000)]
+    capped = screencast.pick_frames(many, fps=10, max_frames=100)
+    assert 50 <= len(capped) <= 100 and capped[-1].jpeg == many[-1].jpeg
+
+
+def test_durations_are_the_real_gaps_and_the_last_frame_holds() -> None:
+    """Each frame lasts until the next one was painted; the last until the recording stopped,
+    at least a second so the loop pauses on the final page."""
+    assert screencast.durations_ms([1.0, 1.25, 3.0], end=5.0) == [250, 1750, 2000]
+    assert screencast.durations_ms([1.0, 1.25], end=1.3) == [250, 1000]
+
+
+def test_write_webp_keeps_the_frames_and_their_timing(tmp_path: Path) -> None:
+    """JPEG frames become an animated WebP of the canvas size with the given timings; a frame of
+    another size is fitted onto the canvas instead of breaking the encoder."""
+    def jpeg(color: str, size: tuple[int, int] = (64, 40)) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", size, color).save(buffer, format="JPEG")
+        return buffer.getvalue()
+
+    frames = [screencast.Frame(0.0, jpeg("red")), screencast.Frame(0.3, jpeg("blue")),
+              screencast.Frame(0.5, jpeg("green", (32, 20)))]
+    path = tmp_path / "a.webp"
+    assert screencast.write_webp(frames, 2.0, {"width": 64, "height": 40}, path) == 3
+    with Image.open(path) as animation:
+        assert animation.n_frames == 3 and animation.size == (64, 40)
+        got = []
+        for index in range(3):
+            animation.seek(index)
+            animation.load()
+            got.append((animation.info["duration"], animation.convert("RGB").getpixel((5, 5))))
+    assert [d for d, _ in got] == [300, 200, 1500]
+    assert got[0][1][0] > 200 and got[1][1][2] > 200 and got[2][1][1] > 100
+    assert screencast.write_webp([], 1.0, {"width": 64, "height": 40}, tmp_path / "b.webp") == 0

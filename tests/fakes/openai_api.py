@@ -214,6 +214,7 @@ OPENAI_ROUTES: dict[tuple[str, str], Callable[[Call], Response]] = {
     ("GET", "v1/models"): models,
     ("POST", "v1/audio/speech"): speech,
     ("POST", "v1/audio/transcriptions"): transcriptions,
+    ("POST", "v1/audio/translations"): transcriptions,
     ("POST", "v1/images/generations"): images,
 }
 OPENROUTER_ROUTES = {k: OPENAI_ROUTES[k] for k in [("POST", "v1/chat/completions"),
