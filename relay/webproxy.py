@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relay.access import require_user
+from relay.call import read_body
 from relay.errors import BadRequest, Forbidden, PayloadTooLarge, UpstreamError, UpstreamTimeout
-from relay.proxy import read_body
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5

@@ -1,0 +1,85 @@
+"""What a call cost — the provider's usage priced, else an estimate, never $0 for want of a
+price — and the ledger row (plus log line) that records it."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from relay.call import Call
+from relay.cost import compute_cost, estimate_cost, estimate_tokens
+from relay.estimates import request_usage, requested_images
+from relay.logs import log_request
+from relay.pricing import Price
+from relay.store import LedgerRow, Store
+from relay.usage import Usage
+
+UNKNOWN_PRICE_RESERVE = Decimal("0.001")  # OpenRouter models whose price we cannot look up yet
+
+
+def cost_or_estimate(
+    call: Call, price: Price | None, usage: Usage | None, output_size: int
+) -> tuple[Decimal, str]:
+    """(cost, source): the usage priced when it can be, else an estimate marked "estimated"."""
+    if usage is not None:
+        computed = compute_cost(price, usage)
+        if computed is not None:
+            return computed
+    return estimate(call, price, output_size), "estimated"
+
+
+def estimate(call: Call, price: Price | None, output_size: int) -> Decimal:
+    """A call's cost from what was sent and `output_size` characters of answer."""
+    if price is None:
+        return UNKNOWN_PRICE_RESERVE  # never $0: an unknown price is estimated and marked
+    # Models billed per character, minute or image (tts-1, whisper-1, dall-e) have no
+    # token price to estimate with: bill the units the request asked for instead.
+    usage = request_usage(call, output_size) or requested_images(call)
+    if usage is not None:
+        computed = compute_cost(price, usage)
+        if computed is not None and computed[0] > 0:
+            return computed[0]
+    return estimate_cost(
+        price, input_tokens=call.input_tokens, output_tokens=estimate_tokens(output_size)
+    )
+
+
+def record(
+    store: Store,
+    call: Call,
+    status: int,
+    outcome: str,
+    usage: Usage | None,
+    cost: Decimal,
+    source: str,
+) -> None:
+    """One ledger row and one log line for a finished (or failed) call."""
+    u = usage or Usage()
+    latency = (time.perf_counter() - call.started) * 1000
+    log_request(
+        id=call.id, user=call.email, provider=call.provider.name, model=call.model,
+        path=call.path, status=status, outcome=outcome, cost=str(cost), source=source,
+        latency_ms=round(latency, 2), streamed=call.stream,
+    )
+    store.record(
+        LedgerRow(
+            id=call.id,
+            ts=call.ts,
+            date=call.ts.date(),
+            email=call.email,
+            provider=call.provider.name,
+            path=call.path,
+            model=call.model,
+            status=status,
+            outcome=outcome,
+            input_tokens=u.input_tokens if usage else call.input_tokens,
+            output_tokens=u.output_tokens,
+            cached_tokens=u.cached_input_tokens,
+            reasoning_tokens=u.reasoning_tokens,
+            cost=cost,
+            cost_source=source,
+            latency_ms=latency,
+            streamed=call.stream,
+            origin=call.origin,
+        )
+    )

@@ -1,0 +1,233 @@
+"""What a client request asks for, read once and strictly: the `Call` the proxy carries, and the
+request-side rules (paths, JSON, model, output limits, multipart uploads)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+
+from relay.cost import estimate_tokens
+from relay.errors import BadRequest, PayloadTooLarge
+from relay.providers import Endpoint, Provider
+from relay.store import utc_now
+from relay.usage import audio_seconds, request_text_chars
+
+MAX_MODEL_CHARS = 256  # model names are short; a huge one would only bloat the ledger and logs
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request on its way through the relay."""
+
+    provider: Provider
+    endpoint: Endpoint
+    path: str
+    email: str
+    model: str
+    stream: bool
+    body: bytes
+    json: dict[str, Any] | None
+    input_tokens: int
+    origin: str
+    started: float = field(default_factory=time.perf_counter)
+    ts: Any = field(default_factory=utc_now)
+    id: str = field(default_factory=lambda: f"{random.getrandbits(128):032x}")  # uuid4 costs a syscall
+    upload_seconds: Decimal | None = None  # transcription: the uploaded audio's playing time
+
+
+def describe(
+    request: Request,
+    provider: Provider,
+    endpoint: Endpoint,
+    path: str,
+    body: bytes,
+    email: str,
+) -> Call:
+    """Read what a client request asks for: its JSON (strictly), model, streaming, upload."""
+    data: dict[str, Any] | None = None
+    ctype = request.headers.get("content-type", "")
+    if body and "json" in ctype.lower():
+        try:
+            parsed = json.loads(body, object_pairs_hook=unique_keys)
+        except RecursionError as e:
+            raise BadRequest("Request body is nested too deeply", code="invalid_json") from e
+        except (ValueError, UnicodeDecodeError) as e:
+            raise BadRequest(f"Request body is not valid JSON: {e}", code="invalid_json") from e
+        if not isinstance(parsed, dict):
+            raise BadRequest("Request body must be a JSON object", code="invalid_json")
+        data = parsed
+    model = endpoint.model or ""
+    stream = endpoint.stream
+    if data is not None and provider.openai_style:
+        raw_model = data.get("model", "")
+        if not isinstance(raw_model, str) or len(raw_model) > MAX_MODEL_CHARS:
+            raise BadRequest(
+                f"'model' must be a string of at most {MAX_MODEL_CHARS} characters",
+                code="invalid_model",
+            )
+        model = raw_model
+        stream = data.get("stream") is True
+    upload_seconds = None
+    if endpoint.kind == "transcription" and data is None:
+        parts = multipart_parts(body, ctype)
+        model = parts.get("model", b"").decode("utf-8", "replace").strip()[:MAX_MODEL_CHARS]
+        stream = parts.get("stream", b"").strip().lower() == b"true"
+        upload_seconds = audio_seconds(parts.get("file", b""))
+    # Prompt text only: base64 media in a JSON body would inflate the estimate many times.
+    text_size = request_text_chars(data) if data is not None else 0
+    return Call(
+        provider=provider,
+        endpoint=endpoint,
+        path=path,
+        email=email,
+        model=model,
+        stream=stream,
+        body=body,
+        json=data,
+        input_tokens=estimate_tokens(text_size),
+        origin=request.headers.get("origin", "")[:200],
+        upload_seconds=upload_seconds,
+    )
+
+
+_PATH_ODD = frozenset("?#\\") | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+def checked_path(path: str) -> str:
+    """The decoded path under a provider. `.`/`..` segments (also sent as %2e) would climb out
+    of the provider's base URL once joined to it, and an encoded `?` or `#` would smuggle a
+    query or cut the path, so such paths are refused rather than normalised."""
+    if any(seg in (".", "..") for seg in path.split("/")) or not _PATH_ODD.isdisjoint(path):
+        raise BadRequest(
+            "Path must not contain '.' or '..' segments, encoded '?' or '#', backslashes or "
+            "control characters",
+            code="invalid_path",
+        )
+    return path
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects with a repeated key are refused: we and the provider might read different
+    values of it (e.g. the model we price and the model it runs)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise BadRequest("Request body repeats a key in one object", code="invalid_json")
+    return out
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body is larger than {limit // (1024 * 1024)} MB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit // (1024 * 1024)} MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_MAX_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+def max_output(call: Call) -> int | None:
+    data = call.json
+    if data is None:
+        return None
+    if not call.provider.openai_style:
+        values = [gemini_config(call).get("maxOutputTokens")]
+    else:
+        values = [data.get(f) for f in _MAX_FIELDS]
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in present):
+        raise BadRequest("max tokens must be a positive whole number", code="invalid_max_tokens")
+    return max(present)  # several limits given: reserve for the largest, whichever applies
+
+
+def gemini_config(call: Call) -> dict[str, Any]:
+    """Gemini's generationConfig. Its snake_case spelling is refused: the limits we read and cap
+    would not be the ones Google applies."""
+    data = call.json or {}
+    if "generation_config" in data:
+        raise BadRequest("Write generationConfig (camelCase)", code="invalid_generation_config")
+    config = data.get("generationConfig", {})
+    if not isinstance(config, dict):
+        raise BadRequest("generationConfig must be an object", code="invalid_generation_config")
+    return config
+
+
+def choices(call: Call) -> int:
+    """How many replies one call asks for (OpenAI `n`, `best_of`; Gemini `candidateCount`)."""
+    if call.json is None:
+        return 1
+    if call.provider.openai_style:
+        values = [call.json.get("n"), call.json.get("best_of")]
+    else:
+        values = [gemini_config(call).get("candidateCount")]
+    present = [v for v in values if v is not None]
+    if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 128 for v in present):
+        raise BadRequest("n must be a whole number from 1 to 128", code="invalid_n")
+    return max(present, default=1)
+
+
+def set_max_output(call: Call, cap: int) -> None:
+    data = call.json
+    assert data is not None
+    if not call.provider.openai_style:
+        config = data.setdefault("generationConfig", {})
+        if isinstance(config, dict):
+            config["maxOutputTokens"] = cap
+    elif call.endpoint.kind == "responses":
+        data["max_output_tokens"] = cap
+    else:
+        present = [f for f in ("max_completion_tokens", "max_tokens") if data.get(f) is not None]
+        for f in present or ["max_completion_tokens" if call.provider.name == "openai" else "max_tokens"]:
+            data[f] = cap
+    call.body = json.dumps(data).encode()
+
+
+def ask_for_stream_usage(call: Call) -> None:
+    data = call.json
+    assert data is not None
+    if call.endpoint.kind == "chat":
+        options = data.get("stream_options")
+        if not isinstance(options, dict) or options.get("include_usage") is not True:
+            data["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            call.body = json.dumps(data).encode()
+
+
+_BOUNDARY = re.compile(r'boundary="?([^";]{1,200})"?', re.IGNORECASE)
+
+
+_PART_NAME = re.compile(rb'content-disposition:[^\r\n]*?\bname="([^"]*)"', re.IGNORECASE)
+
+
+def multipart_parts(body: bytes, content_type: str) -> dict[str, bytes]:
+    """The parts of a multipart/form-data body by field name (the first of each name), split
+    on the boundary the content type names — as the provider splits it, so bytes inside an
+    uploaded file that look like a field (`name="model"`) are never taken for one."""
+    found = _BOUNDARY.search(content_type)
+    if not found:
+        return {}
+    delimiter = b"\r\n--" + found.group(1).encode("latin-1")
+    parts: dict[str, bytes] = {}
+    for chunk in (b"\r\n" + body).split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        head_end = chunk.find(b"\r\n\r\n")
+        if head_end < 0:
+            continue
+        name = _PART_NAME.search(chunk, 0, head_end)
+        if name:
+            parts.setdefault(name.group(1).decode("utf-8", "replace"), chunk[head_end + 4 :])
+    return parts
