@@ -1,5 +1,6 @@
 """A scripted tour of AI Pipe with Playwright: sign in, chat in the playground, open the usage
-dashboard, saving a screenshot of each step (and a video when Playwright's ffmpeg is installed).
+dashboard, saving a screenshot of each step and a video: tour.webm when Playwright's ffmpeg is
+installed, else tour.webp, an animated WebP recorded with Chromium's own screencast.
 
     aipipe serve --dev &                      # any relay works; --dev gives the dev sign-in
     python demos/tour.py --url http://127.0.0.1:8787 --out demo-output
@@ -19,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Error, Page, Playwright, Route, sync_playwright
+from screencast import Screencast  # (demos/ is on sys.path when this file runs as a script)
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser is used when absent
 READY = "body[data-ready='true']"
@@ -98,28 +100,43 @@ class Tour:
             browser.close()
 
     def _run(self, browser: Browser, video: str) -> Path | None:
-        record = video != "off" and (video == "on" or has_video_encoder(browser))
-        options = {"viewport": VIEWPORT, "record_video_size": VIEWPORT} if record else {
-            "viewport": VIEWPORT}
-        if record:
-            options["record_video_dir"] = str(self.out / "video")
+        kind = video_kind(browser, video)
+        options: dict = {"viewport": VIEWPORT}
+        if kind == "playwright":
+            options.update(record_video_dir=str(self.out / "video"), record_video_size=VIEWPORT)
         context = browser.new_context(**options)
         context.route("**/*", self._only_the_relay)
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.set_default_timeout(self.timeout_ms)
+        cast = Screencast(page, VIEWPORT) if kind == "screencast" else None
+        if cast is not None:
+            cast.start()
         try:
             self.sign_in(page)
             self.chat(page)
             self.dashboard(page)
         finally:
-            context.close()  # writes the video
-        if not record or page.video is None:
+            if cast is not None:
+                cast.stop()
+            context.close()  # writes Playwright's video
+        if cast is not None:
+            return self._save_screencast(cast)
+        if kind != "playwright" or page.video is None:
             return None
         target = self.out / "tour.webm"
         shutil.move(page.video.path(), target)
         shutil.rmtree(self.out / "video", ignore_errors=True)
         print(f"  saved {target}")
+        return target
+
+    def _save_screencast(self, cast: Screencast) -> Path | None:
+        target = self.out / "tour.webp"
+        count = cast.save(target)
+        if not count:
+            print("  (no video: the browser painted no frame)")
+            return None
+        print(f"  saved {target} ({count} frames, {cast.stopped_at - cast.frames[0].at:.1f} s)")
         return target
 
     def _only_the_relay(self, route: Route) -> None:
@@ -137,6 +154,18 @@ def launch(playwright: Playwright, headed: bool) -> Browser:
     return playwright.chromium.launch(**options)
 
 
+def video_kind(browser: Browser, video: str) -> str | None:
+    """--video → how to record: "playwright" (WebM, needs its ffmpeg), "screencast" (animated
+    WebP from Chromium's CDP screencast, needs only Pillow) or None."""
+    if video == "off":
+        return None
+    if video in ("on", "playwright"):
+        return "playwright"
+    if video == "screencast":
+        return "screencast"
+    return "playwright" if has_video_encoder(browser) else "screencast"
+
+
 def has_video_encoder(browser: Browser) -> bool:
     """Playwright records video with its own ffmpeg (`playwright install ffmpeg`)."""
     folder = Path.cwd() / ".tour-video-probe"
@@ -146,7 +175,8 @@ def has_video_encoder(browser: Browser) -> bool:
     except Error as error:
         if "ffmpeg" not in str(error):
             raise
-        print("  (no video: Playwright's ffmpeg is missing; `playwright install ffmpeg` adds it)")
+        print("  (Playwright's ffmpeg is missing, so the video is Chromium's screencast as an "
+              "animated WebP; `playwright install ffmpeg` gives a WebM)")
         return False
     finally:
         context.close()
@@ -162,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--email", default="student@example.com", help="who signs in (dev)")
     parser.add_argument("--prompt", default="In two sentences: what is a token in an LLM?")
     parser.add_argument("--model", help="picker value, e.g. openai:gpt-4.1-nano (default: the first)")
-    parser.add_argument("--video", choices=("auto", "on", "off"), default="auto",
-                        help="record a video (auto: when Playwright's ffmpeg is installed)")
+    parser.add_argument("--video", choices=("auto", "playwright", "screencast", "on", "off"),
+                        default="auto",
+                        help="record the tour: tour.webm with Playwright's ffmpeg (playwright, or "
+                             "its alias on), tour.webp from Chromium's screencast (screencast); "
+                             "auto: playwright when its ffmpeg is installed, else screencast")
     parser.add_argument("--headed", action="store_true", help="show the browser window")
     parser.add_argument("--strict", action="store_true",
                         help="fail on a page error or a blocked outside request (for CI)")

@@ -15,8 +15,8 @@ import vegakit
 from pyscript.ffi import create_proxy
 
 NUMERIC = ("spend", "limit", "days", "requests")
-state = {"token": "", "users": [], "sort": "spend", "desc": True, "records": None,
-         "daily": None, "since": ""}
+state = {"token": "", "users": [], "sort": "spend", "desc": True, "spend": None, "since": "",
+         "group": "provider", "loads": 0}
 
 
 def today() -> str:
@@ -108,28 +108,30 @@ async def fetch_text(url):
 
 
 async def load_chart() -> None:
+    """Everyone's spend per day and group, summed by the relay (/admin/spend), then drawn."""
+    state["loads"] += 1
+    mine = state["loads"]  # a newer load (group or days changed meanwhile) wins
+    group = str(kit.node("group").value)
     since = dates.add_days(today(), 1 - chart_days())
-    (d_code, daily), (e_code, export) = await asyncio.gather(
-        kit.request_json("/admin/usage?limit=10000&since=" + since, token=state["token"]),
-        fetch_text("/admin/export?format=csv"))
-    if d_code != 200 or e_code != 200:
-        failed("Could not load the spend", d_code if d_code != 200 else e_code, daily)
+    code, data = await kit.request_json("/admin/spend?group=" + handoff.quote(group) +
+                                        "&since=" + since, token=state["token"])
+    if mine != state["loads"]:
         return
-    state["daily"] = daily.get("data") or []
-    state["records"] = admin_view.ledger_records(str(await export.text()))
-    state["since"] = since
+    if code != 200 or not isinstance(data, dict):
+        failed("Could not load the spend", code, data)
+        return
+    state["spend"], state["since"], state["group"] = data, since, group
     await draw_chart()
 
 
 async def draw_chart() -> None:
-    if state["records"] is None:
+    data = state["spend"]
+    if data is None:
         return
-    group = str(kit.node("group").value)
-    spec = admin_view.chart_spec(state["records"], state["daily"], state["since"], today(), group)
+    items, totals = data.get("data") or [], data.get("totals") or []
+    spec = admin_view.chart_spec(items, totals, state["since"], today(), state["group"])
     await vegakit.draw("#admin-chart", spec)
-    kit.set_text("chart-note", str(len(state["records"])) + " requests in the ledger; bars total "
-                 "the per-day costs budgets use, \"(other)\" is cost the ledger does not itemise "
-                 "(for example a day overwritten by an admin).")
+    kit.set_text("chart-note", admin_view.chart_note(items))
 
 
 # -- forms -----------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ async def main() -> None:
         kit.node("cost-date").value = today()
         kit.on("user-search", "input", lambda _e: render_users())
         kit.on("refresh", "click", lambda _e: load_users())
-        kit.on("group", "change", lambda _e: draw_chart())
+        kit.on("group", "change", lambda _e: load_chart())
         kit.on("chart-days", "change", lambda _e: load_chart())
         kit.on("mint-form", "submit", submitted(mint))
         kit.on("copy-minted", "click", lambda _e: copy_minted())

@@ -1,6 +1,6 @@
-"""The admin page's logic: the users table (search, sort), the spend chart from the ledger
-export and the admin forms' checks. Runs under CPython and MicroPython (no `csv` module there,
-so the ledger's CSV is parsed here).
+"""The admin page's logic: the users table (search, sort), the spend chart (from /admin/spend,
+or from rows of the ledger export) and the admin forms' checks. Runs under CPython and
+MicroPython (no `csv` module there, so the ledger's CSV is parsed here).
 """
 
 import catalog
@@ -103,14 +103,21 @@ def ledger_records(text: str) -> list:
             for row in rows[1:] if len(row) == len(header)]
 
 
+def group_value(record, group: str) -> str:
+    """/admin/spend items hold the group's value as "key", ledger rows under the column name."""
+    value = record.get("key") if "key" in record else record.get(group)
+    return str(value or "?")
+
+
 def chart_rows(records, daily, since: str, today: str, group: str) -> list:
     """Everyone's spend per day from `since` to `today`, split by provider, model or user.
 
-    records: ledger dicts (from the export); daily: /admin/usage items (the per-day totals
-    budgets use, which an admin may have overwritten)."""
+    records: /admin/spend items (already summed per day and group) or ledger dicts (from the
+    export); daily: [{"date", "cost"}], the per-day totals budgets use (/admin/spend's
+    "totals" or /admin/usage items), which an admin may have overwritten."""
     span = dates.to_days(today) - dates.to_days(since) + 1
     window = dates.window(today, span)
-    items = [(str(r.get("date", ""))[:10], str(r.get(group) or "?"), charts.pico(r.get("cost")))
+    items = [(str(r.get("date", ""))[:10], group_value(r, group), charts.pico(r.get("cost")))
              for r in records]
     return charts.stacked_rows(charts.day_totals(daily), items, window, group)
 
@@ -121,6 +128,16 @@ def chart_spec(records, daily, since: str, today: str, group: str) -> dict:
     title = "Total spend by day (UTC), last " + str(span) + " days"
     return charts.spend_spec(chart_rows(records, daily, since, today, group), window, group,
                              title, GROUPS.get(group, group))
+
+
+def chart_note(items) -> str:
+    """The line under the chart: how many requests it covers and what "(other)" means."""
+    count = 0
+    for item in items:
+        count += int(item.get("requests") or 0)
+    return (str(count) + (" request" if count == 1 else " requests") + " in the ledger for these "
+            "days; bars total the per-day costs budgets use, \"(other)\" is cost the ledger does "
+            "not itemise (for example a day overwritten by an admin).")
 
 
 def looks_like_email(text: str) -> bool:
