@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,16 +12,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay import __version__, admin_routes, auth_routes, prices_routes, usage_routes
 from relay.budget import Budgets
-from relay.cors import CORSMiddleware
 from relay.demo_model import DEMO_KEY, DemoTransport
-from relay.errors import PayloadTooLarge, RelayError, error_response
+from relay.edge import Edge, InFlight
+from relay.errors import RelayError, error_response
 from relay.google_auth import GoogleVerifier
 from relay.http1 import Http1Transport, LeanClient
-from relay.logs import AccessLog
 from relay.pages import page_routes
 from relay.pricing import PriceTable
 from relay.proxy import Relay
@@ -115,11 +111,7 @@ def create_app(
             RecursionError: too_deep,
         },
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ServerErrorEnvelope)
-    app.add_middleware(CORSMiddleware)
-    app.add_middleware(AccessLog)  # sees every request's final status
-    app.add_middleware(InFlight.Counter, tracker=inflight)
+    app.add_middleware(Edge, starlette=app, max_bytes=settings.max_body_bytes, inflight=inflight)
     return app
 
 
@@ -165,96 +157,3 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 async def too_deep(request: Request, exc: RecursionError) -> Response:
     # Only a hostile body gets here: json.loads of `[[[[…` nested thousands deep.
     return error_response(400, "Request body is nested too deeply", "invalid_request_error", "invalid_json")
-
-
-class BodyLimit:
-    """Bounds every request body (413), whichever route reads it, so that no endpoint — not even
-    the unauthenticated POST /token — can be made to buffer an unbounded body."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large().response()(scope, receive, send)
-            return
-        seen = 0
-
-        async def bounded() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise self._too_large()
-            return message
-
-        await self.app(scope, bounded, send)
-
-    def _too_large(self) -> PayloadTooLarge:
-        size = self.max_bytes
-        shown = f"{size / 2**20:g} MB" if size >= 2**20 else f"{size} bytes"
-        return PayloadTooLarge(f"Request body is larger than {shown}")
-
-
-class InFlight:
-    """How many HTTP requests are in progress (their middleware included)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def idle(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.count and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        return self.count == 0
-
-    class Counter:
-        def __init__(self, app: ASGIApp, tracker: InFlight):
-            self.app = app
-            self.tracker = tracker
-
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await self.app(scope, receive, send)
-                return
-            self.tracker.count += 1
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                self.tracker.count -= 1
-
-
-class ServerErrorEnvelope:
-    """A bug becomes a logged 500 in the one JSON envelope, not a bare text page."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            response = error_response(
-                500, "Internal error in the relay", "server_error", "internal_error"
-            )
-            await response(scope, receive, send)

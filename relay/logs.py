@@ -1,6 +1,6 @@
 """Structured logs: one JSON line per request on stderr. Tokens and keys are never logged.
 
-`AccessLog` (outermost middleware) writes the line when the response is done: id, method, path
+The edge middleware (relay/edge.py) writes the line when the response is done: id, method, path
 (never the query string, which may carry `?key=`), HTTP status and latency. When the request was
 forwarded to a provider, the proxy's `log_request(...)` fields (user, provider, model, cost,
 outcome, …) are merged into that same line, so an operator sees exactly one line per request.
@@ -13,10 +13,10 @@ import logging
 import sys
 import time
 import uuid
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 request_log = logging.getLogger("aipipe.requests")
 _current: ContextVar[dict[str, Any] | None] = ContextVar("aipipe_request_log", default=None)
@@ -47,7 +47,7 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def log_request(**fields: Any) -> None:
-    """Fields about the current request (from the proxy). Inside AccessLog they join its one
+    """Fields about the current request (from the proxy). Inside a request they join its one
     line; outside it (e.g. a stream closed after its response ended) they are a line of their own."""
     entry = _current.get()
     if entry is not None and not entry.get("_done"):
@@ -66,34 +66,24 @@ def _emit(fields: dict[str, Any]) -> None:
         request_log.handle(record)
 
 
-class AccessLog:
-    """One JSON line per HTTP request, written when its response has been sent."""
+def begin_request() -> tuple[dict[str, Any], Token[dict[str, Any] | None]]:
+    """Open the current request's log entry (the edge calls this first)."""
+    entry: dict[str, Any] = {}
+    return entry, _current.set(entry)
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":
-            await self.app(scope, receive, send)
-            return
-        entry: dict[str, Any] = {}
-        token = _current.set(entry)
-        started = time.perf_counter()
-        status = 0
-
-        async def watching_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watching_send)
-        finally:
-            _current.reset(token)
-            entry["_done"] = True
-            if not (scope["path"] == "/healthz" and status == 200):  # health probes: no noise
-                _emit(_line(scope, entry, status or 500, started))
+def end_request(
+    begun: tuple[dict[str, Any], Token[dict[str, Any] | None]],
+    scope: Scope,
+    status: int,
+    started: float,
+) -> None:
+    """Write the request's one line once its response has been sent."""
+    entry, token = begun
+    _current.reset(token)
+    entry["_done"] = True
+    if not (scope["path"] == "/healthz" and status == 200):  # health probes: no noise
+        _emit(_line(scope, entry, status, started))
 
 
 def _line(scope: Scope, entry: dict[str, Any], status: int, started: float) -> dict[str, Any]:
