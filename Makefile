@@ -5,7 +5,7 @@ serve:          ## start the relay and its pages in dev mode on http://127.0.0.1
 	@bash scripts/setup.sh
 	.venv/bin/aipipe serve --dev
 
-test:           ## install everything (deps, npm runtime, Chromium) and run the whole suite
+test:           ## install everything (deps, npm runtime, Chromium, wrk) and run the whole suite
 	@bash scripts/setup.sh --browser
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
@@ -13,8 +13,7 @@ test:           ## install everything (deps, npm runtime, Chromium) and run the 
 	.venv/bin/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 bench:          ## relay benchmark: direct vs through the relay (wrk) -> bench/results/latest.md
-	@bash scripts/setup.sh
-	@command -v wrk >/dev/null || apt-get install -y wrk
+	@bash scripts/setup.sh --browser
 	.venv/bin/python bench/run.py
 	.venv/bin/python bench/ledger_scale.py
 

@@ -24,10 +24,14 @@ if [ -f web/package.json ]; then
   fi
 fi
 
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -q && apt-get install -y -q chromium
-  else
-    sudo apt-get update -q && sudo apt-get install -y -q chromium
+# Tests also need Debian's Chromium (browser tests) and wrk (the benchmark's smoke test).
+if [ "${1:-}" = "--browser" ]; then
+  missing=""
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
+  command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+  if [ -n "$missing" ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -q && $sudo apt-get install -y -q $missing
   fi
 fi
