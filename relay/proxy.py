@@ -35,6 +35,7 @@ from relay.errors import (
     BadRequest,
     NotFound,
     QuotaExceeded,
+    RateLimited,
     ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
@@ -199,7 +200,12 @@ class Relay:
                 "budgeted; ask the operator to add it to the price table",
                 code="model_not_priced",
             )
-        reservation = self._admit(call, price)
+        try:
+            reservation = self._admit(call, price)
+        except (QuotaExceeded, RateLimited):
+            # Never forwarded, but admins want to see who hits their limits.
+            record(self.store, call, 429, "refused", None, Decimal(0), "free")
+            raise
         try:
             client = self.clients.get(provider.name) or self.clients["default"]
             upstream = self._build(client, request, provider, path, call.body, key)

@@ -122,3 +122,11 @@ def test_exhausted_user_can_still_list_models(client, token) -> None:
     assert r.status_code == 200
     assert client.post("/openai/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []},
                        headers=auth(token("blocked@example.com"))).status_code == 429
+
+
+def test_refusals_are_recorded_for_admins(client, token) -> None:
+    """A request refused by the budget is in the ledger as 'refused' at $0, never forwarded."""
+    client.post("/openai/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []},
+                headers=auth(token("blocked@example.com")))
+    rows = client.app.state.store.query("SELECT email, status, outcome, cost, cost_source FROM requests")
+    assert rows == [("blocked@example.com", 429, "refused", 0, "free")]
