@@ -351,7 +351,11 @@ class Relay:
             content = mask_keys(content, self.keys.values())
         elif call.endpoint.kind != "free":
             usage = usage_of(call.provider.name, content) or request_usage(call, len(content))
-            cost, source = cost_or_estimate(call, price, usage, answer_chars(call, content))
+            computed = compute_cost(price, usage) if usage is not None else None
+            if computed is not None:
+                cost, source = computed  # measuring the answer's text costs: only for estimates
+            else:
+                cost, source = cost_or_estimate(call, price, None, answer_chars(call, content))
         record(self.store, call, resp.status_code, outcome, usage, cost, source)
         self.budgets.settle(reservation)
         headers = response_headers(resp.headers)

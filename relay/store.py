@@ -9,6 +9,7 @@ DuckDB allows one writing process per file and a single-row write costs ~2 ms on
 
 from __future__ import annotations
 
+import functools
 import operator
 import threading
 import time
@@ -208,8 +209,8 @@ class Store:
         if not mine:
             return Decimal(0)
         total = Decimal(0)
-        for i in range(days):
-            total += mine.get(today - timedelta(days=i), 0)
+        for day in _window(today, days):
+            total += mine.get(day, 0)
         return total
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
@@ -289,6 +290,12 @@ def _collapse(
         else:
             out[key] = (prev[0], prev[1] + cost)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _window(today: date, days: int) -> tuple[date, ...]:
+    """The UTC dates of a budget window ending today (cached: every request asks)."""
+    return tuple(today - timedelta(days=i) for i in range(days))
 
 
 def utc_now() -> datetime:
