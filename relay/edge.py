@@ -103,6 +103,8 @@ class Edge:
             else:
                 await self._provider(scope, bounded, cors_send, provider)
         except Exception:
+            # The last line of defence for bugs: never swallowed — logged with its traceback,
+            # answered as a 500 in the one envelope, or re-raised once the response has begun.
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if status:
                 raise
