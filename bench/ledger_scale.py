@@ -58,14 +58,15 @@ def build_ledger(path: Path, rows: int, users: int, days: int) -> float:
 
     started = time.perf_counter()
     store = Store(path).open(background=False)
+    con = store.ledger.con  # type: ignore[attr-defined]  # in process: a LedgerDB
     try:
         step = 2_000_000
         for start in range(0, rows, step):
-            store.con.execute(
+            con.execute(
                 _FILL, {"start": start, "stop": min(rows, start + step), "users": users, "days": days}
             )
-        store.con.execute(_DAILY)
-        store.con.execute("CHECKPOINT")
+        con.execute(_DAILY)
+        con.execute("CHECKPOINT")
     finally:
         store.close()
     return time.perf_counter() - started

@@ -6,7 +6,8 @@ Token check, budget check and cost recording stay on: every relayed call is a re
 call with a budget, priced from usage and written to the DuckDB ledger.
 
 Measures, for non-stream and 20-chunk stream calls at 1, 16 and 64 connections: req/s, p50/p99
-(wrk --latency), relay CPU ms per request (/proc/<pid>/stat utime+stime); plus idle RSS,
+(wrk --latency), relay CPU ms per request (/proc/<pid>/stat utime+stime, store worker included);
+plus idle RSS (once the store worker has stopped) and the worker's,
 start-up to first answered request, and — with a sequential client on one kept-alive
 connection — the added p50 of one call and the time to first chunk.
 
@@ -16,6 +17,7 @@ Run: `.venv/bin/python bench/run.py` (or `make bench`); writes bench/results/lat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -76,7 +78,7 @@ class Row:
     conns: int
     direct: WrkResult
     relay: WrkResult
-    relay_cpu_ms: float  # relay process CPU per request
+    relay_cpu_ms: float  # relay + store worker CPU per request
     core_other_pct: float = 0.0  # how busy other processes kept the relay's core during the run
 
     @property
@@ -92,9 +94,11 @@ class Report:
     load_after: str = ""
     duration: float = 0.0
     startup_s: float = 0.0
-    rss_idle_mb: float = 0.0
+    store_idle_s: float = 0.0  # AIPIPE_STORE_IDLE for the run
+    rss_idle_mb: float = 0.0  # the relay once its store worker has stopped (nothing else runs)
     private_idle_mb: float = 0.0
-    rss_after_mb: float = 0.0
+    rss_worker_mb: float = 0.0  # the store worker while it runs (after the first call)
+    rss_after_mb: float = 0.0  # relay + worker right after the load
     rows: list[Row] = field(default_factory=list)
     probe: dict[str, float] = field(default_factory=dict)
     log_lines_per_request: float = 0.0
@@ -120,7 +124,7 @@ def start_upstream(port: int, core: int = LOAD_CORE) -> subprocess.Popen:
     return proc
 
 
-def relay_env(data_dir: Path, upstream_port: int) -> dict[str, str]:
+def relay_env(data_dir: Path, upstream_port: int, store_idle: float = 60) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIPIPE_") and not k.endswith("_API_KEY")}
     policy = data_dir / "bench.toml"
     policy.write_text(POLICY)
@@ -130,6 +134,7 @@ def relay_env(data_dir: Path, upstream_port: int) -> dict[str, str]:
         AIPIPE_CONFIG=str(policy),
         OPENAI_API_KEY="sk-bench",
         AIPIPE_OPENAI_BASE=f"http://{HOST}:{upstream_port}",
+        AIPIPE_STORE_IDLE=f"{store_idle:g}",
     )
     return env
 
@@ -177,9 +182,33 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of the whole process (all threads), from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # fields 14 and 15 of stat(5)
+    """utime + stime of the process (all threads) and of its children: the live ones (the store
+    worker) and the ended ones it has reaped (cutime + cstime), from /proc/<pid>/stat."""
+    ticks = sum(_stat_fields(pid)[11:15])  # fields 14-17 of stat(5): utime stime cutime cstime
+    for child in children(pid):
+        with contextlib.suppress(OSError):  # it may end while we look: then the parent counts it
+            ticks += sum(_stat_fields(child)[11:13])
+    return ticks / TICK
+
+
+def _stat_fields(pid: int) -> list[int]:
+    """/proc/<pid>/stat after the command name, numbers only (field 3 is the state letter)."""
+    rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return [0, *(int(f) for f in rest[1:])]
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes (the relay's store worker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of the process plus its live children's."""
+    return rss_mb(pid) + sum(rss_mb(child) for child in children(pid))
 
 
 def core_busy_seconds(core: int) -> float:
@@ -262,15 +291,22 @@ def _headers(token: str) -> dict[str, str]:
 
 
 # -- the run ----------------------------------------------------------------------------------
-def bench(duration: float, conns: list[int], probes: int, modes: list[str]) -> Report:
-    report = Report(machine=_machine(), load_before=_loadavg(), duration=duration)
+def bench(
+    duration: float, conns: list[int], probes: int, modes: list[str], store_idle: float | None = None
+) -> Report:
+    # The store worker must outlive the direct runs between relayed ones (steady traffic keeps it
+    # up in production too); the idle figure is taken once it has stopped after start-up.
+    store_idle = store_idle if store_idle is not None else duration + 10
+    report = Report(
+        machine=_machine(), load_before=_loadavg(), duration=duration, store_idle_s=store_idle
+    )
     with tempfile.TemporaryDirectory(prefix="aipipe-bench-") as tmp:
         data_dir = Path(tmp)
         up_port, relay_port = free_port(), free_port()
         upstream = start_upstream(up_port)
         relay = None
         try:
-            env = relay_env(data_dir, up_port)
+            env = relay_env(data_dir, up_port, store_idle)
             token = mint_token(env)
             startups = []
             for _ in range(STARTS):  # the median of a few starts: one can land on a busy moment
@@ -280,6 +316,13 @@ def bench(duration: float, conns: list[int], probes: int, modes: list[str]) -> R
                 startups.append(took)
             report.startup_s = statistics.median(startups)
             time.sleep(1.0)
+            report.rss_worker_mb = sum(rss_mb(child) for child in children(relay.pid))
+            deadline = time.monotonic() + store_idle + 10
+            while children(relay.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if children(relay.pid):
+                raise RuntimeError("the store worker did not stop when idle")
+            time.sleep(0.5)
             report.rss_idle_mb = rss_mb(relay.pid)
             report.private_idle_mb = private_mb(relay.pid)
             report.probe = _probes(up_port, relay_port, token, probes)
@@ -300,7 +343,7 @@ def bench(duration: float, conns: list[int], probes: int, modes: list[str]) -> R
                     )
                     print(_row_line(report.rows[-1]), file=sys.stderr, flush=True)
             time.sleep(1.0)
-            report.rss_after_mb = rss_mb(relay.pid)
+            report.rss_after_mb = tree_rss_mb(relay.pid)
             recorded = _recorded(relay_port, token)
         finally:
             if relay is not None:
@@ -345,7 +388,8 @@ def render(report: Report) -> str:
         "",
         f"Machine: {report.machine}. Load average before / after: {report.load_before} / "
         f"{report.load_after}. Each wrk run: {report.duration:g} s, one wrk thread.",
-        "Pinning: wrk + fake upstream on core 0, the relay alone on core 1. Token check, budget "
+        "Pinning: wrk + fake upstream on core 0, the relay (and its store worker) on core 1. "
+        "Token check, budget "
         "check and cost recording (DuckDB ledger) on for every relayed call. "
         "Stream = 20 SSE content chunks + usage chunk.",
         "",
@@ -370,8 +414,10 @@ def render(report: Report) -> str:
         f"{p.get('relay_ttfc_p50_ms', 0):.3f} ms | {p.get('added_ttfc_p50_ms', 0):+.3f} ms |",
         "",
         f"Relay start-up to first answered chat call: **{report.startup_s:.2f} s** (median of {STARTS}). "
-        f"RSS idle: **{report.rss_idle_mb:.1f} MB** (private: {report.private_idle_mb:.1f} MB; the rest "
-        f"is shared library pages, DuckDB's above all); after the load: {report.rss_after_mb:.1f} MB. "
+        f"RSS idle (store worker stopped after {report.store_idle_s:g} s without ledger work): "
+        f"**{report.rss_idle_mb:.1f} MB** (private: {report.private_idle_mb:.1f} MB); the store worker "
+        f"(DuckDB) adds {report.rss_worker_mb:.1f} MB while it runs; relay + worker after the load: "
+        f"{report.rss_after_mb:.1f} MB. "
         f"Request log lines per relayed call: {report.log_lines_per_request:.2f}.",
         "",
         "## Goals (issue 5)",

@@ -45,6 +45,7 @@ def create_app(
             settings.db_path,
             flush_seconds=settings.flush_seconds,
             mirror_days=settings.policy.longest_window(),
+            worker_idle=settings.store_idle,
         ).open()
         timeout = httpx.Timeout(
             connect=settings.upstream_timeout,
@@ -138,6 +139,7 @@ async def healthz(request: Request) -> JSONResponse:
             "pending_rows": store.pending(),
             "rows_written": store.rows_written,
             "last_flush_error": store.last_flush_error,
+            "store": store.worker(),
             "requests_in_flight": request.app.state.inflight.count - 1,  # not counting this one
             "reserved_usd": str(request.app.state.budgets.reserved()),
         },

@@ -51,4 +51,9 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         INSERT INTO daily SELECT email, date, sum(cost) FROM requests GROUP BY email, date;
         """,
     ),
+    (
+        3,
+        "the last batch written, so a retried write is not applied twice",
+        "CREATE TABLE last_batch (id VARCHAR); INSERT INTO last_batch VALUES ('');",
+    ),
 ]

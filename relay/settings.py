@@ -46,6 +46,7 @@ ENV_VARS: dict[str, str] = {
     "AIPIPE_UPSTREAM_TIMEOUT": "seconds to connect to a provider",
     "AIPIPE_STREAM_IDLE_TIMEOUT": "seconds a stream may stay silent before it is cut",
     "AIPIPE_FLUSH_SECONDS": "how often buffered ledger rows are written to DuckDB",
+    "AIPIPE_STORE_IDLE": "seconds without ledger work before the DuckDB worker process stops (0: in process)",
 }
 
 PROVIDER_KEY_VARS = {
@@ -83,6 +84,7 @@ class Settings:
     upstream_timeout: float = 60.0
     stream_idle_timeout: float = 120.0
     flush_seconds: float = 0.5
+    store_idle: float = 60.0  # 0: DuckDB inside the relay process, no store worker
     dev: bool = False
 
     def is_admin(self, email: str) -> bool:
@@ -133,6 +135,7 @@ def load_settings(
         upstream_timeout=_number(env, "AIPIPE_UPSTREAM_TIMEOUT", 60.0) or 60.0,
         stream_idle_timeout=_number(env, "AIPIPE_STREAM_IDLE_TIMEOUT", 120.0) or 120.0,
         flush_seconds=_number(env, "AIPIPE_FLUSH_SECONDS", 0.5) or 0.5,
+        store_idle=_number(env, "AIPIPE_STORE_IDLE", 60.0, allow_zero=True) or 0.0,
         dev=dev,
     )
 
@@ -148,7 +151,9 @@ def _config_path(env: Mapping[str, str], cwd: Path) -> Path | None:
     return default if default.is_file() else None
 
 
-def _number(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+def _number(
+    env: Mapping[str, str], name: str, default: float | None, *, allow_zero: bool = False
+) -> float | None:
     raw = env.get(name)
     if not raw:
         return default
@@ -156,8 +161,10 @@ def _number(env: Mapping[str, str], name: str, default: float | None) -> float |
         value = float(raw)
     except ValueError as e:
         raise SettingsError(f"{name}={raw!r} is not a number") from e
+    if allow_zero and value == 0:
+        return value
     if not value > 0:
-        raise SettingsError(f"{name} must be greater than 0")
+        raise SettingsError(f"{name} must be {'0 or more' if allow_zero else 'greater than 0'}")
     return value
 
 

@@ -1,35 +1,39 @@
-"""The usage database: the only module that talks to DuckDB.
+"""Usage storage for the relay: buffered ledger rows and the in-memory per-day spend.
 
 DuckDB allows one writing process per file and a single-row write costs ~2 ms on this disk, so:
 - spend per (email, date) is mirrored in memory and is what budget checks read (no I/O per request);
 - `record()` only appends to a buffer; a background thread writes buffered rows in one batch every
   `flush_seconds` (column arrays + UNNEST: ~13 µs a row), in one transaction with the day totals;
 - `close()` flushes what is left. A hard kill loses at most one flush interval.
+
+The SQL lives in `relay.ledger_db`. The relay runs it in a store worker process
+(`relay.ledger_worker`) that exits after `worker_idle` seconds without ledger work, so an idle
+relay does not hold DuckDB's ~50 MB; `worker_idle=0` (and the CLI) keep it in this process.
+A lock file next to the database marks the relay's ownership while the worker is stopped.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import operator
+import os
 import threading
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import duckdb
-
-from relay.migrations import LEDGER_COLUMNS, MIGRATIONS
+from relay.migrations import LEDGER_COLUMNS
 
 COLUMN_NAMES = tuple(name for name, _ in LEDGER_COLUMNS)
-_INSERT = "INSERT INTO requests SELECT {}".format(
-    ", ".join(f"unnest(?::{sql_type}[])" for _, sql_type in LEDGER_COLUMNS)
-)
 DEFAULT_MIRROR_DAYS = 366  # days of per-day totals held in memory: the longest budget window
+DayUpserts = dict[tuple[str, date], tuple[str, Decimal]]  # (email, date) -> ("add"|"set", cost)
 
 
 @dataclass(slots=True)
@@ -56,25 +60,50 @@ class LedgerRow:
     origin: str
 
 
-_ROW = operator.attrgetter(*(name for name, _ in LEDGER_COLUMNS))  # astuple() deep-copies: 150x slower
+_ROW = operator.attrgetter(*COLUMN_NAMES)  # astuple() deep-copies: 150x slower
 
 
 class StoreLocked(RuntimeError):
     """Another process (a running relay) holds the database file."""
 
 
+class LedgerError(RuntimeError):
+    """The database (or the store worker) failed an operation; buffered rows are kept."""
+
+
+class Ledger(Protocol):
+    """What `Store` needs from the database: `LedgerDB` in process, `LedgerProcess` beside it."""
+
+    def open(self, mirror_since: date | None) -> list[tuple[str, date, Decimal]]: ...
+    def write(
+        self, batch: str, columns: Sequence[list], days: DayUpserts, *, retry: bool = False
+    ) -> bool: ...
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]: ...
+    def export(self, out: Path, fmt: str) -> int: ...
+    def idle(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class Store:
     def __init__(
-        self, path: Path, *, flush_seconds: float = 0.5, mirror_days: int = DEFAULT_MIRROR_DAYS
+        self,
+        path: Path,
+        *,
+        flush_seconds: float = 0.5,
+        mirror_days: int = DEFAULT_MIRROR_DAYS,
+        worker_idle: float = 0,
     ):
         self.path = path
         self.flush_seconds = flush_seconds
         self.mirror_days = mirror_days  # only windows up to this long can be answered from memory
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self.worker_idle = worker_idle  # > 0: SQL runs in a store worker that stops when idle
+        self.db: Ledger | None = None
+        self._lock_fd: int | None = None
         self._lock = threading.Lock()  # guards the buffers and the mirror
         self._write_lock = threading.Lock()  # one flush at a time
         self._rows: list[LedgerRow] = []
         self._day_ops: list[tuple[str, str, date, Decimal]] = []  # ("add"|"set", email, date, cost)
+        self._failed: tuple[str, list[list], DayUpserts, int] | None = None  # a write to retry
         self._daily: dict[str, dict[date, Decimal]] = defaultdict(dict)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -84,31 +113,58 @@ class Store:
     # -- life cycle -------------------------------------------------------------------------
     def open(self, *, background: bool = True, read_only: bool = False) -> Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._take_lock_file()
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as e:
-            if "lock" in str(e).lower():
-                raise StoreLocked(
-                    f"{self.path} is in use by another process (a running relay?)"
-                ) from e
+            self.db = self._ledger(read_only)
+            since = utc_today() - timedelta(days=self.mirror_days)
+            mirror = self.db.open(since)
+        except BaseException:
+            self._release_lock_file()
             raise
-        if not read_only:
-            migrate(self._con)
-        self._load_mirror()
+        with self._lock:
+            for email, day, cost in mirror:
+                self._daily[email][day] = cost
         if background and not read_only:
             self._thread = threading.Thread(target=self._run, name="aipipe-store", daemon=True)
             self._thread.start()
         return self
+
+    def _ledger(self, read_only: bool) -> Ledger:
+        if self.worker_idle > 0 and not read_only:
+            from relay.ledger_worker import LedgerProcess
+
+            return LedgerProcess(self.path, idle_seconds=self.worker_idle)
+        from relay.ledger_db import LedgerDB  # imports DuckDB
+
+        return LedgerDB(self.path, read_only=read_only)
+
+    def _take_lock_file(self) -> None:
+        """Hold `<db>.lock` while open: it marks the file as owned even while no worker runs."""
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreLocked(f"{self.path} is in use by another process (a running relay?)") from None
+        self._lock_fd = fd
+
+    def _release_lock_file(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     def close(self) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join()
             self._thread = None
-        if self._con is not None:
-            self.flush()
-            self._con.close()
-            self._con = None
+        if self.db is not None:
+            try:
+                self.flush()
+            finally:
+                self.db.close()
+                self.db = None
+                self._release_lock_file()
 
     def _run(self) -> None:
         last_prune = time.monotonic()
@@ -118,14 +174,15 @@ class Store:
                 last_prune = time.monotonic()
             try:
                 self.flush()
-            except duckdb.Error as e:  # keep the buffers, retry next tick, let /healthz show it
+                self.ledger.idle()
+            except LedgerError as e:  # keep the buffers, retry next tick, let /healthz show it
                 self.last_flush_error = str(e)
 
     @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
+    def ledger(self) -> Ledger:
+        if self.db is None:
             raise RuntimeError("store is not open")
-        return self._con
+        return self.db
 
     # -- writes (called on the event loop: memory only) ---------------------------------------
     def record(self, row: LedgerRow) -> None:
@@ -144,54 +201,39 @@ class Store:
             self._daily[email][day] = cost
             self._day_ops.append(("set", email, day, cost))
 
+    def worker(self) -> str:
+        """Where the SQL runs: "in process", or the store worker's state ("running"/"stopped")."""
+        running = getattr(self.db, "running", None)  # only LedgerProcess has a worker
+        return "in process" if running is None else ("running" if running else "stopped")
+
     def pending(self) -> int:
-        return len(self._rows)
+        return len(self._rows) + (self._failed[3] if self._failed else 0)
 
     def flush(self) -> int:
         """Write buffered rows and day totals in one transaction. Returns rows written."""
         with self._write_lock:
+            written = 0
+            if self._failed is not None:  # it may have landed before its writer died: say so
+                batch, columns, days, count = self._failed
+                if self.ledger.write(batch, columns, days, retry=True):
+                    written += count
+                self._failed = None
             with self._lock:
                 rows, self._rows = self._rows, []
                 ops, self._day_ops = self._day_ops, []
-            if not rows and not ops:
-                return 0
-            try:
-                self._write(rows, _collapse(ops))
-            except duckdb.Error:
-                with self._lock:  # put them back in front, in order, for the next try
-                    self._rows[:0] = rows
-                    self._day_ops[:0] = ops
-                raise
-            self.rows_written += len(rows)
-            self.last_flush_error = None
-            return len(rows)
-
-    def _write(
-        self, rows: list[LedgerRow], days: dict[tuple[str, date], tuple[str, Decimal]]
-    ) -> None:
-        con = self.con.cursor()
-        try:
-            con.execute("BEGIN")
-            if rows:
+            if rows or ops:
+                batch = uuid.uuid4().hex
                 columns = [list(c) for c in zip(*map(_ROW, rows), strict=True)]
-                con.execute(_INSERT, columns)
-            for mode in ("set", "add"):
-                keys = [(k, v) for k, (m, v) in days.items() if m == mode]
-                if not keys:
-                    continue
-                update = "excluded.cost" if mode == "set" else "daily.cost + excluded.cost"
-                con.execute(
-                    "INSERT INTO daily SELECT unnest(?::VARCHAR[]), unnest(?::DATE[]), "
-                    "unnest(?::DECIMAL(18,10)[]) "
-                    f"ON CONFLICT (email, date) DO UPDATE SET cost = {update}",
-                    [[k[0] for k, _ in keys], [k[1] for k, _ in keys], [v for _, v in keys]],
-                )
-            con.execute("COMMIT")
-        except duckdb.Error:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+                days = _collapse(ops)
+                try:
+                    self.ledger.write(batch, columns, days)
+                except LedgerError:
+                    self._failed = (batch, columns, days, len(rows))
+                    raise
+                written += len(rows)
+            self.rows_written += written
+            self.last_flush_error = None
+            return written
 
     # -- reads ------------------------------------------------------------------------------
     def day_costs(
@@ -214,28 +256,16 @@ class Store:
         return total
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        """A read-only query on a fresh cursor, after writing what is buffered (so reads are current)."""
+        """A read-only query, after writing what is buffered (so reads are current)."""
         self.flush()
-        cur = self.con.cursor()
-        try:
-            return cur.execute(sql, list(params)).fetchall()
-        finally:
-            cur.close()
+        return self.ledger.query(sql, params)
 
     def export(self, out: Path, fmt: str) -> int:
         """Write the ledger to `out` as parquet or csv; returns the number of rows."""
         if fmt not in ("parquet", "csv"):
             raise ValueError("format must be parquet or csv")
         self.flush()
-        cur = self.con.cursor()
-        try:
-            cols = ", ".join(COLUMN_NAMES)
-            options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
-            target = str(out).replace("'", "''")
-            cur.execute(f"COPY (SELECT {cols} FROM requests ORDER BY ts) TO '{target}' ({options})")
-            return int(cur.execute("SELECT count(*) FROM requests").fetchone()[0])  # type: ignore[index]
-        finally:
-            cur.close()
+        return self.ledger.export(out, fmt)
 
     def _prune(self) -> None:
         """Forget day totals older than any budget window (a long-running relay would grow)."""
@@ -247,34 +277,6 @@ class Store:
                     del days[day]
                 if not days:
                     del self._daily[email]
-
-    def _load_mirror(self) -> None:
-        since = utc_today() - timedelta(days=self.mirror_days)
-        rows = self.con.execute(
-            "SELECT email, date, cost FROM daily WHERE date >= ?", [since]
-        ).fetchall()
-        with self._lock:
-            for email, day, cost in rows:
-                self._daily[email][day] = cost
-
-
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply the migrations this file has not seen yet; returns the versions applied."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
-    done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
-    applied = []
-    for version, name, sql in MIGRATIONS:
-        if version in done:
-            continue
-        con.execute("BEGIN")
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
-        con.execute("COMMIT")
-        applied.append(version)
-    return applied
 
 
 def _collapse(

@@ -75,6 +75,9 @@ def make_settings(tmp_path: Path, base: str = FAKE, **overrides: object) -> Sett
         "provider_keys": dict(DEFAULT_KEYS),
         "provider_bases": {p: f"{base}/{p}" for p in ("openai", "openrouter", "gemini")},
         "flush_seconds": 0.05,
+        # DuckDB in process: a store worker per test would add ~0.4 s each. The worker is the
+        # default of `aipipe serve`; tests/test_store_worker.py and every real-server test use it.
+        "store_idle": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -6,8 +6,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from relay.ledger_db import migrate
 from relay.migrations import MIGRATIONS
-from relay.store import LedgerRow, Store, StoreLocked, migrate, utc_today
+from relay.store import LedgerRow, Store, StoreLocked, utc_today
 
 
 def row(email: str = "a@x.org", cost: str = "0.001", day: date | None = None, **kw) -> LedgerRow:

@@ -75,6 +75,7 @@ def test_dev_sign_in_copy_and_returning_user(relay: Relay, context: BrowserConte
     expect(token).to_be_visible()
     text = token.inner_text().strip()
     page.get_by_test_id("copy-token").click()
+    expect(page.locator("#copy-status")).to_be_visible()  # shown only once the copy is done
     expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == text
 
