@@ -19,18 +19,18 @@ from typing import Any
 import _duckdb as duckdb
 
 from relay.migrations import LEDGER_COLUMNS, MIGRATIONS
-from relay.store import COLUMN_NAMES, DayUpserts, LedgerError, StoreLocked, utc_now
+from relay.store import COLUMN_NAMES, LOCK_WAIT, DayUpserts, LedgerError, StoreLocked, utc_now
 
-LOCK_WAIT = 5.0  # seconds to wait for another process to let go of the file
 _INSERT = "INSERT INTO requests SELECT {}".format(
     ", ".join(f"unnest(?::{sql_type}[])" for _, sql_type in LEDGER_COLUMNS)
 )
 
 
 class LedgerDB:
-    def __init__(self, path: Path, *, read_only: bool = False):
+    def __init__(self, path: Path, *, read_only: bool = False, lock_wait: float = LOCK_WAIT):
         self.path = path
         self.read_only = read_only
+        self.lock_wait = lock_wait
         self._con: duckdb.DuckDBPyConnection | None = None
 
     def open(self, mirror_since: date | None) -> list[tuple[str, date, Decimal]]:
@@ -51,7 +51,7 @@ class LedgerDB:
     def _connect(self) -> duckdb.DuckDBPyConnection:
         # The caller holds the relay's lock file, so a DuckDB lock is most likely the store worker
         # of a relay that was just killed, closing the file: give it a moment.
-        deadline = time.monotonic() + LOCK_WAIT
+        deadline = time.monotonic() + self.lock_wait
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=self.read_only)

@@ -24,10 +24,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from relay.store import DayUpserts, LedgerError, StoreLocked
+from relay.store import LOCK_WAIT, DayUpserts, LedgerError, StoreLocked
 
 _HEADER = struct.Struct(">I")
 START_TIMEOUT = 30.0  # seconds for a worker to import DuckDB and open the file
+MAX_BACKOFF = 30.0  # seconds between start attempts while the worker cannot open the file
 
 
 def send(stream: IO[bytes], message: object) -> None:
@@ -51,13 +52,17 @@ def receive(stream: IO[bytes]) -> Any:
 class LedgerProcess:
     """`LedgerDB`'s methods, run in a store worker that is started on demand and stopped when idle."""
 
-    def __init__(self, path: Path, *, idle_seconds: float):
+    def __init__(self, path: Path, *, idle_seconds: float, lock_wait: float = LOCK_WAIT):
         self.path = path
         self.idle_seconds = idle_seconds
+        self.lock_wait = lock_wait  # how long a worker waits for another process to let go
         self.starts = 0  # workers started so far (the first one loads the mirror)
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()  # one call at a time: the pipe carries one conversation
         self._last_call = 0.0
+        self._failures = 0  # failed starts in a row: the next try waits 2**n seconds (capped)
+        self._retry_at = 0.0
+        self._last_failure = ""
 
     @property
     def running(self) -> bool:
@@ -96,6 +101,9 @@ class LedgerProcess:
     def _call(self, message: tuple) -> Any:
         with self._lock:
             if self._proc is None:
+                wait = self._retry_at - time.monotonic()
+                if wait > 0:  # each try costs a DuckDB start: do not spin on a locked file
+                    raise LedgerError(f"{self._last_failure} (next try in {wait:.0f} s)")
                 self._start(None)
             return self._exchange(message)
 
@@ -117,16 +125,22 @@ class LedgerProcess:
 
     def _start(self, mirror_since: date | None) -> list[tuple[str, date, Decimal]]:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "relay.ledger_worker", str(self.path)],
+            [sys.executable, "-m", "relay.ledger_worker", str(self.path), str(self.lock_wait)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,  # stderr stays the relay's: the worker's errors reach its log
         )
         self.starts += 1
         try:
-            return self._exchange(("open", mirror_since))
-        except (StoreLocked, LedgerError):
+            mirror = self._exchange(("open", mirror_since))
+        except (StoreLocked, LedgerError) as e:
             self._kill()
+            self._failures += 1
+            self._retry_at = time.monotonic() + min(MAX_BACKOFF, 2.0 ** self._failures)
+            self._last_failure = f"the store worker could not open the database: {e}"
             raise
+        self._failures = 0
+        self._retry_at = 0.0
+        return mirror
 
     def _stop(self) -> None:
         """Close the worker's stdin: it closes the database (checkpointing it) and exits."""
@@ -154,11 +168,11 @@ class LedgerProcess:
                     pipe.close()
 
 
-def serve(path: Path, inp: IO[bytes], out: IO[bytes]) -> None:
+def serve(path: Path, lock_wait: float, inp: IO[bytes], out: IO[bytes]) -> None:
     """Answer `LedgerDB` calls from `inp` until it closes."""
     from relay.ledger_db import LedgerDB  # imports DuckDB: only the worker pays for it
 
-    db = LedgerDB(path)
+    db = LedgerDB(path, lock_wait=lock_wait)
     calls = {"open": db.open, "query": db.query, "export": db.export}
     try:
         while True:
@@ -184,7 +198,7 @@ def serve(path: Path, inp: IO[bytes], out: IO[bytes]) -> None:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    serve(Path(argv[0]), sys.stdin.buffer, sys.stdout.buffer)
+    serve(Path(argv[0]), float(argv[1]), sys.stdin.buffer, sys.stdout.buffer)
     return 0
 
 

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from relay.migrations import LEDGER_COLUMNS
 
 COLUMN_NAMES = tuple(name for name, _ in LEDGER_COLUMNS)
+LOCK_WAIT = 5.0  # seconds to wait for another process (a killed relay's worker) to let go of the file
 DEFAULT_MIRROR_DAYS = 366  # days of per-day totals held in memory: the longest budget window
 DayUpserts = dict[tuple[str, date], tuple[str, Decimal]]  # (email, date) -> ("add"|"set", cost)
 
@@ -160,7 +161,13 @@ class Store:
             self._thread = None
         if self.db is not None:
             try:
-                self.flush()
+                try:
+                    self.flush()
+                except LedgerError:  # a worker that died just now: one more try on a fresh one
+                    try:
+                        self.flush()
+                    except LedgerError as e:
+                        raise LedgerError(f"{self.pending()} ledger rows not written: {e}") from e
             finally:
                 self.db.close()
                 self.db = None

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from relay.ledger_db import LedgerDB
+from relay.ledger_worker import LedgerProcess
 from relay.store import LedgerError, Store, StoreLocked, utc_today
 from tests.relay_process import clean_env, serve_relay
 from tests.test_store import row
@@ -163,14 +164,8 @@ def test_worker_ignores_interrupts_and_ends_with_its_relay(tmp_path: Path) -> No
 def test_locked_file_fails_the_worker_start_clearly(tmp_path: Path) -> None:
     """A DuckDB lock held by a process outside AI Pipe (a notebook) stops start-up by name."""
     path = tmp_path / "u.duckdb"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, time\nc = duckdb.connect({str(path)!r})\nprint('ok', flush=True)\n"
-         "time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )
+    holder = _hold_duckdb_lock(path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
         with pytest.raises(StoreLocked, match="in use by another process"):
             worker_store(path)
     finally:
@@ -223,3 +218,36 @@ def _children(pid: int) -> list[int]:
         text = (task / "children").read_text().split()
         found += [int(p) for p in text if alive(int(p))]
     return found
+
+
+def test_a_file_locked_from_outside_is_retried_with_backoff(tmp_path: Path) -> None:
+    """Each start costs a DuckDB start-up: while the file stays locked the relay waits longer
+    between tries instead of spinning, and recovers once it is free."""
+    path = tmp_path / "u.duckdb"
+    Store(path).open(background=False).close()
+    holder = _hold_duckdb_lock(path)
+    process = LedgerProcess(path, idle_seconds=60, lock_wait=0.2)
+    try:
+        with pytest.raises(StoreLocked):
+            process.open(None)
+        with pytest.raises(LedgerError, match=r"could not open the database.*next try in"):
+            process.query("SELECT 1")
+        assert process.starts == 1  # no second worker during the back-off
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(2.1)  # the first back-off is 2 s
+    assert process.query("SELECT 42") == [(42,)]
+    assert process.starts == 2
+    process.close()
+
+
+def _hold_duckdb_lock(path: Path) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time\nc = duckdb.connect({str(path)!r})\nprint('ok', flush=True)\n"
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+    return holder
