@@ -42,6 +42,7 @@ if __package__ in (None, ""):  # `python bench/soak.py`: make the repo importabl
 import httpx
 
 from bench.kill_test import KEYS, Relay, relay_env, token_for
+from bench.run import children
 from relay.pricing import PriceTable
 from relay.store import Store
 
@@ -81,6 +82,8 @@ class SoakReport:
     relay_rss_start_mb: float = 0.0
     relay_rss_end_mb: float = 0.0
     relay_peak_mb: float = 0.0
+    worker_rss_end_mb: float = 0.0  # the store worker (DuckDB) beside the relay
+    worker_peak_mb: float = 0.0
     healthz_end: dict[str, Any] = field(default_factory=dict)
     ok: bool = False
 
@@ -191,6 +194,9 @@ def soak(upstream_url: str, upstream_app: Any, work: Path, *, seconds: float = 6
     report.healthz_end = httpx.get(f"{relay.url}/healthz", timeout=10).json()
     report.relay_rss_end_mb = _proc_mb(relay.proc.pid, "VmRSS")
     report.relay_peak_mb = _proc_mb(relay.proc.pid, "VmHWM")
+    for child in children(relay.proc.pid):
+        report.worker_rss_end_mb += _proc_mb(child, "VmRSS")
+        report.worker_peak_mb += _proc_mb(child, "VmHWM")
     relay.stop(signal.SIGTERM)
 
     store = Store(work / "data" / "aipipe.duckdb").open(background=False)
