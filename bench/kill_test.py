@@ -90,6 +90,7 @@ class Relay:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "relay", "serve", "--port", str(self.port), "--grace", str(grace)],
             env=env, cwd=env["AIPIPE_DATA_DIR"], stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as under a service manager
         )
 
     def wait_ready(self, timeout: float = 30) -> Relay:

@@ -5,6 +5,7 @@ most the last flush interval, never corrupts the file, and a restart picks up wh
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from bench.kill_test import Relay, kill_test, ledger, relay_env, token_for
+from bench.run import children
 from tests.conftest import provider_part
 from tests.fakes.server import serve_asgi
 from tests.fakes.upstream import create_fake_upstream
@@ -73,10 +75,15 @@ def _refuses_connections(url: str, timeout: float = 5) -> bool:
     return False
 
 
-def test_sigterm_lets_streams_finish_and_flushes_the_ledger(upstream, tmp_path: Path) -> None:
+@pytest.mark.parametrize("whole_group", [False, True], ids=["relay", "process-group"])
+def test_sigterm_lets_streams_finish_and_flushes_the_ledger(
+    upstream, tmp_path: Path, whole_group: bool
+) -> None:
     """On SIGTERM the relay stops accepting connections at once, lets three in-flight streams
     run to [DONE], writes their rows (the flush interval is 60 s, so only the shutdown flush can
-    have written them) and exits; a restart on the same file serves and reports the same spend."""
+    have written them) and exits; a restart on the same file serves and reports the same spend.
+    A service manager or Ctrl-C signals the whole process group: the store worker must outlive
+    the signal until the relay's last flush has landed."""
     env = relay_env(tmp_path / "data", upstream, flush_seconds=60)
     relay = Relay(env, grace=15).wait_ready()
     token = token_for(env)
@@ -85,8 +92,14 @@ def test_sigterm_lets_streams_finish_and_flushes_the_ledger(upstream, tmp_path: 
         s.start()
     for s in streams:
         assert s.first.wait(10)
-    relay.proc.send_signal(signal.SIGTERM)
+    (worker,) = children(relay.proc.pid)  # the store worker, started to load the mirror
+    if whole_group:
+        os.killpg(relay.proc.pid, signal.SIGTERM)
+    else:
+        relay.proc.send_signal(signal.SIGTERM)
     assert _refuses_connections(relay.url)
+    time.sleep(0.3)
+    assert worker in children(relay.proc.pid)  # still there while the streams finish
     for s in streams:
         s.join(20)
         assert s.error is None and provider_part(s.text).endswith("data: [DONE]")
