@@ -27,7 +27,7 @@ from typing import IO, Any
 from relay.store import LOCK_WAIT, DayUpserts, LedgerError, StoreLocked
 
 _HEADER = struct.Struct(">I")
-START_TIMEOUT = 30.0  # seconds for a worker to import DuckDB and open the file
+STOP_TIMEOUT = 30.0  # seconds for a stopping worker to checkpoint and exit before it is killed
 MAX_BACKOFF = 30.0  # seconds between start attempts while the worker cannot open the file
 
 
@@ -151,7 +151,7 @@ class LedgerProcess:
         with contextlib.suppress(OSError):  # it has already gone: there is nothing left to tell it
             proc.stdin.close()
         try:
-            proc.wait(START_TIMEOUT)
+            proc.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
