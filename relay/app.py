@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 from starlette.applications import Starlette
@@ -34,9 +34,13 @@ log = logging.getLogger("aipipe")
 
 
 def create_app(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> Starlette:
-    """`transport` replaces the network for upstream calls (tests pass a fake upstream's)."""
+    """`transport` replaces the network for upstream calls (tests pass a fake upstream's);
+    `on_ready` runs once the relay owns its database (`serve` then records where it runs)."""
     inflight = InFlight()
 
     @contextlib.asynccontextmanager
@@ -81,6 +85,8 @@ def create_app(
         )
         # Everything built so far lives as long as the app: keep the cyclic GC from re-scanning
         # it, and let it run less often (requests make short-lived garbage, rarely cycles).
+        if on_ready is not None:
+            on_ready()
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)

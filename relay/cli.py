@@ -80,13 +80,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(dev=args.dev)
     configure_logging()
     url = f"http://{args.host}:{args.port}"
-    _banner(settings, url)
     running = settings.data_dir / RUNNING_FILE
+    if Store.in_use(settings.db_path):
+        where = _recorded(running).get("url")
+        print(
+            f"aipipe: {settings.db_path} is in use by another relay"
+            + (f" ({where})" if where else "")
+            + ": stop it first, or give this one another AIPIPE_DATA_DIR",
+            file=sys.stderr,
+        )
+        return 1
+    _banner(settings, url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    running.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+
+    def record_running() -> None:  # only once this process owns the database
+        running.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+
     try:
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, on_ready=record_running),
             host=args.host,
             port=args.port,
             log_level="warning",
@@ -95,8 +107,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server_header=False,
         )
     finally:
-        running.unlink(missing_ok=True)
+        if _recorded(running).get("pid") == os.getpid():  # never another relay's record
+            running.unlink(missing_ok=True)
     return 0
+
+
+def _recorded(running: Path) -> dict:
+    """What `serve` wrote in data/relay.json ({} when there is no readable record)."""
+    try:
+        data = json.loads(running.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _banner(settings: Settings, url: str) -> None:
@@ -199,12 +221,11 @@ def _format_of(path: Path) -> str:
 
 
 def _running_relay(settings: Settings) -> tuple[str, dict[str, str]]:
-    running = settings.data_dir / RUNNING_FILE
-    if not running.is_file():
+    url = _recorded(settings.data_dir / RUNNING_FILE).get("url")
+    if not url:
         raise SettingsError(
             f"{settings.db_path} is locked by another process and no running relay is recorded"
         )
-    url = json.loads(running.read_text())["url"]
     token = issue_token(settings, "operator@aipipe.local", operator=True)
     return url, {"authorization": f"Bearer {token}"}
 

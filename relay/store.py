@@ -139,6 +139,19 @@ class Store:
 
         return LedgerDB(self.path, read_only=read_only)
 
+    @staticmethod
+    def in_use(path: Path) -> bool:
+        """Whether a running relay (or another open Store) holds this database."""
+        if not Path(f"{path}.lock").exists():
+            return False
+        probe = Store(path)
+        try:
+            probe._take_lock_file()
+        except StoreLocked:
+            return True
+        probe._release_lock_file()
+        return False
+
     def _take_lock_file(self) -> None:
         """Hold `<db>.lock` while open: it marks the file as owned even while no worker runs."""
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

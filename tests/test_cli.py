@@ -82,6 +82,21 @@ def test_export_and_usage_while_the_relay_runs(dev_server, env, tmp_path) -> Non
     assert "me@example.com" in usage.stdout
 
 
+def test_a_second_relay_on_the_same_data_refuses_and_leaves_the_first_alone(
+    dev_server, env, tmp_path
+) -> None:
+    """Two relays on one file would each keep their own spend: the second stops with a message
+    naming the first, and the first's record (what `export` and `usage` use) stays."""
+    record = json.loads((tmp_path / "data" / "relay.json").read_text())
+    assert record["url"] == dev_server
+    second = run(["serve", "--dev", "--port", "1"], env, tmp_path)  # never gets to bind
+    assert second.returncode == 1
+    assert "in use by another relay" in second.stderr and dev_server in second.stderr
+    assert json.loads((tmp_path / "data" / "relay.json").read_text()) == record
+    result = run(["usage", "--dev"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
 def test_export_without_a_running_relay(env, tmp_path) -> None:
     """With no relay running, export opens the file itself (CSV by extension)."""
     env = {**env, "AIPIPE_SECRET": "s" * 40}
