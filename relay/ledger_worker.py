@@ -165,7 +165,9 @@ class LedgerProcess:
             proc.wait()
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
-                    pipe.close()
+                    # closing flushes what a failed write left buffered: the reader is gone
+                    with contextlib.suppress(OSError):
+                        pipe.close()
 
 
 def serve(path: Path, lock_wait: float, inp: IO[bytes], out: IO[bytes]) -> None:

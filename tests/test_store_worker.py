@@ -100,7 +100,9 @@ def test_a_killed_worker_loses_no_row_and_doubles_none(tmp_path: Path) -> None:
     store = Store(tmp_path / "u.duckdb", worker_idle=60).open(background=False)
     store.record(row(cost="1"))
     store.flush()
-    os.kill(store.ledger.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    worker = store.ledger.pid  # type: ignore[attr-defined]
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: _threads(worker) <= 1)  # its pipe is closed: the next write meets EPIPE
     store.record(row(cost="2"))
     with pytest.raises(LedgerError, match="store worker stopped"):
         store.flush()
@@ -251,3 +253,12 @@ def _hold_duckdb_lock(path: Path) -> subprocess.Popen:
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
     return holder
+
+
+def _threads(pid: int) -> int:
+    """Threads the process still has: a killed process's descriptors (its pipes) stay open
+    until its last thread has ended, though its main thread already shows as a zombie."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:  # reaped
+        return 0
