@@ -262,3 +262,13 @@ def _threads(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/task"))
     except OSError:  # reaped
         return 0
+
+
+def test_healthz_says_where_the_sql_runs(make_client, tmp_path: Path) -> None:
+    """Operators see whether the store worker is up; with AIPIPE_STORE_IDLE=0 it is in process."""
+    from tests.conftest import make_settings
+
+    in_process = make_client(make_settings(tmp_path / "a"))
+    assert in_process.get("/healthz").json()["store"] == "in process"
+    worker = make_client(make_settings(tmp_path / "b", store_idle=60))
+    assert worker.get("/healthz").json()["store"] == "running"  # started to load the mirror
