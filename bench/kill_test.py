@@ -35,9 +35,9 @@ if __package__ in (None, ""):  # `python bench/kill_test.py`: make the repo impo
 
 import httpx
 
+from relay.auth.tokens import issue_token
 from relay.settings import load_settings
 from relay.store import Store
-from relay.tokens import issue_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "kill-test-secret-0123456789abcdef0123456789"

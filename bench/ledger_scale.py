@@ -87,11 +87,12 @@ def measure(path: Path, users: int, days: int) -> dict[str, float]:
     from starlette.testclient import TestClient
 
     from relay.app import create_app
-    from relay.budget import Budgets
+    from relay.auth.tokens import issue_token
+    from relay.clock import utc_now
+    from relay.costing.budget import Budgets
     from relay.policy import parse_policy
     from relay.settings import Settings
-    from relay.store import LedgerRow, Store, utc_now
-    from relay.tokens import issue_token
+    from relay.store import LedgerRow, Store
 
     out: dict[str, float] = {}
     Store(path.parent / "warm.duckdb").open(background=False).close()  # DuckDB's own start-up

@@ -6,7 +6,7 @@ profile, next navigation), in Debian's Chromium.
     .venv/bin/python bench/page_ready.py --pyodide       # also the same pages on Pyodide
     .venv/bin/python bench/page_ready.py --url http://127.0.0.1:8787   # a running relay
 
-Without --url it serves the pages (relay.pages.page_routes, the code the relay mounts) in a
+Without --url it serves the pages (relay.routes.pages.page_routes, the code the relay mounts) in a
 subprocess on a free port. Times come from `performance.now()` inside the page, so they do not
 include Playwright's own round trips. Goal (issue 6): warm ≤ 1.5 s, cold ≤ 3 s.
 """
@@ -45,8 +45,8 @@ def serve_app(port: int, pyodide: bool) -> None:
     import uvicorn
     from starlette.applications import Starlette
 
-    from relay.pages import PAGES, page_routes
     from relay.policy import parse_policy
+    from relay.routes.pages import PAGES, page_routes
     from relay.settings import Settings
 
     settings = Settings(secret="x" * 40, data_dir=Path("/tmp"), web_dir=ROOT / "web", dev=True,

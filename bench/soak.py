@@ -43,7 +43,7 @@ import httpx
 
 from bench.kill_test import KEYS, Relay, relay_env, token_for
 from bench.run import children
-from relay.pricing import PriceTable
+from relay.costing.pricing import PriceTable
 from relay.store import Store
 
 MILLION = Decimal(1_000_000)

@@ -14,21 +14,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from relay import __version__, admin_routes, auth_routes, prices_routes, usage_routes
-from relay.budget import Budgets
-from relay.demo_model import DEMO_KEY, DemoTransport
+from relay import __version__
+from relay.auth.google import GoogleVerifier
+from relay.auth.tokens import TokenVerifier
+from relay.costing.budget import Budgets
+from relay.costing.pricing import PriceTable
 from relay.edge import Edge, InFlight
 from relay.errors import RelayError, error_response
-from relay.google_auth import GoogleVerifier
-from relay.http1 import Http1Transport, LeanClient
-from relay.pages import page_routes
-from relay.pricing import PriceTable
-from relay.proxy import Relay
+from relay.forward.proxy import Relay
+from relay.providers.demo_model import DEMO_KEY, DemoTransport
+from relay.providers.http1 import Http1Transport, LeanClient
+from relay.routes import admin as admin_routes
+from relay.routes import auth as auth_routes
+from relay.routes import prices as prices_routes
+from relay.routes import usage as usage_routes
+from relay.routes.pages import page_routes
+from relay.routes.similarity import similarity
+from relay.routes.webproxy import web_proxy
 from relay.settings import Settings
-from relay.similarity import similarity
 from relay.store import Store
-from relay.tokens import TokenVerifier
-from relay.webproxy import web_proxy
 
 log = logging.getLogger("aipipe")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from relay.auth.tokens import issue_token
 from relay.policy import PolicyError
 from relay.settings import Settings, SettingsError, load_settings
 from relay.store import Store, StoreLocked
-from relay.tokens import issue_token
 
 RUNNING_FILE = "relay.json"  # written by `serve` so CLI commands can reach a running relay
 
@@ -150,7 +150,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
     settings = load_settings(dev=args.dev)
     rows = _daily_rows(settings, args.email)
     emails = sorted({e for e, _, _ in rows} | ({args.email.lower()} if args.email else set()))
-    from relay.store import utc_today
+    from relay.clock import utc_today
 
     today = utc_today()
     print(f"{'email':40} {'spend':>12} {'limit':>10} days")
@@ -231,7 +231,7 @@ def _running_relay(settings: Settings) -> tuple[str, dict[str, str]]:
 
 
 def cmd_prices(args: argparse.Namespace) -> int:
-    from relay.pricing import PriceTable
+    from relay.costing.pricing import PriceTable
 
     table = PriceTable.load()
     settings = load_settings(dev=args.dev)

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay.errors import PayloadTooLarge, RelayError, error_response
 from relay.logs import begin_request, end_request
-from relay.providers import PROVIDERS
+from relay.providers.registry import PROVIDERS
 
 log = logging.getLogger("aipipe")
 

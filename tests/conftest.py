@@ -13,9 +13,9 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from relay.app import create_app
+from relay.auth.tokens import issue_token
 from relay.policy import parse_policy
 from relay.settings import Settings
-from relay.tokens import issue_token
 from tests.fakes.google import FakeGoogle
 from tests.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
 

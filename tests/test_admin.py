@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import duckdb
 
-from relay.store import utc_today
+from relay.clock import utc_today
 from tests.conftest import ADMIN, auth
 
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from relay.store import LedgerRow, utc_today
+from relay.clock import utc_today
+from relay.store import LedgerRow
 from tests.conftest import ADMIN, auth
 from tests.test_web_py_playground import _load
 

@@ -14,7 +14,7 @@ import pytest
 
 from relay import analysis
 from relay.demo_data import policy_path_for, write_demo_ledger
-from relay.migrations import LEDGER_COLUMNS
+from relay.store.migrations import LEDGER_COLUMNS
 
 END = date(2025, 6, 30)
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from relay.app import create_app
+from relay.auth.tokens import issue_token
 from relay.policy import parse_policy
 from relay.settings import Settings
-from relay.tokens import issue_token
 from tests.conftest import POLICY, auth, make_settings, provider_part
 from tests.fakes.server import serve_asgi
 from tests.fakes.upstream import create_fake_upstream

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from relay.cost import compute_cost, estimate_cost, estimate_tokens, reserve_estimate
-from relay.pricing import Price, PriceTable
-from relay.usage import Usage, usage_from_speech_request
+from relay.costing.cost import compute_cost, estimate_cost, estimate_tokens, reserve_estimate
+from relay.costing.pricing import Price, PriceTable
+from relay.costing.usage import Usage, usage_from_speech_request
 
 TABLE = PriceTable.load()
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from relay.pricing import Price, PriceTable
+from relay.costing.pricing import Price, PriceTable
 from tests.conftest import auth
 from tests.fakes.protocol import DEFAULT_PRICE, OPENROUTER_PRICES
 
@@ -382,7 +382,7 @@ def test_openrouter_without_cost_falls_back_to_models_prices(client, token, upst
 def test_upload_length_is_read_from_wav_and_mp3_headers() -> None:
     """The duration estimate behind whisper text answers: exact for WAV, the frame bit rate
     for MP3, an assumed 128 kbit/s for anything else."""
-    from relay.usage import audio_seconds
+    from relay.costing.usage import audio_seconds
 
     assert audio_seconds(wav(2.5)) == Decimal("2.5")
     frame = bytes([0xFF, 0xFB, 0x50, 0x00])  # MPEG-1 Layer III, 64 kbit/s

@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from relay.app import create_app
-from relay.tokens import issue_token
+from relay.auth.tokens import issue_token
 from tests.conftest import auth, make_settings
 from tests.fakes.server import serve_asgi
 from tests.fakes.upstream import create_fake_upstream

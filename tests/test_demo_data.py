@@ -11,8 +11,8 @@ import pytest
 
 from relay.demo_data import policy_path_for, write_demo_ledger
 from relay.demo_data.catalog import MODELS, prices_of
-from relay.migrations import LEDGER_COLUMNS
 from relay.policy import load_policy
+from relay.store.migrations import LEDGER_COLUMNS
 
 END = date(2025, 6, 30)
 ROWS = 30_000

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from relay.app import create_app
-from relay.tokens import issue_token
+from relay.auth.tokens import issue_token
 from tests.conftest import auth, make_settings, provider_part
 from tests.fakes.server import serve_asgi
 from tests.fakes.upstream import DEFAULT_KEYS, create_fake_upstream

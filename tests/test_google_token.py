@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.tokens import TokenVerifier
+from relay.auth.tokens import TokenVerifier
 from tests.conftest import make_settings, with_settings
 
 

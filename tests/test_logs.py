@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
+from relay.auth.tokens import issue_token
 from relay.logs import JsonLines, log_request
-from relay.tokens import issue_token
 from tests.conftest import auth
 from tests.fakes.upstream import DEFAULT_KEYS
 

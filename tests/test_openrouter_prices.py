@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from relay.openrouter_prices import OpenRouterPrices, parse_models
+from relay.providers.openrouter_prices import OpenRouterPrices, parse_models
 
 BASE = "http://127.0.0.1:9/api"  # never dialled: the transport answers in-process
 

@@ -12,8 +12,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from relay.pages import PAGES, Page, page_routes
 from relay.policy import parse_policy
+from relay.routes.pages import PAGES, Page, page_routes
 from relay.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

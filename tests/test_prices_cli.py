@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.store import LedgerRow, Store, utc_now
+from relay.clock import utc_now
+from relay.store import LedgerRow, Store
 from tests.conftest import SECRET
 
 

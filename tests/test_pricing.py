@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.pricing import PRICE_FIELDS, Price, PriceTable
+from relay.costing.pricing import PRICE_FIELDS, Price, PriceTable
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from relay.pricing import PriceTable
+from relay.costing.pricing import PriceTable
 from tests.conftest import auth, provider_part
 
 M = Decimal(1_000_000)

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from relay.app import create_app
-from relay.tokens import issue_token
+from relay.auth.tokens import issue_token
 from tests.conftest import make_settings
 from tests.fakes.openai_api import OPENAI_ROUTES, transcriptions
 from tests.fakes.protocol import words

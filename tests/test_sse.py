@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from relay import sse
-from relay.sse import StreamUsageReader
-from relay.usage import Usage
+from relay.costing.usage import Usage
+from relay.providers import sse
+from relay.providers.sse import StreamUsageReader
 
 
 def _read(provider: str, chunks: list[bytes], *, close: bool = True) -> StreamUsageReader:

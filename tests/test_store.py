@@ -6,9 +6,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from relay.ledger_db import migrate
-from relay.migrations import MIGRATIONS
-from relay.store import LedgerRow, Store, StoreLocked, utc_today
+from relay.clock import utc_today
+from relay.store import LedgerRow, Store, StoreLocked
+from relay.store.duckdb_ledger import migrate
+from relay.store.migrations import MIGRATIONS
 
 
 def row(email: str = "a@x.org", cost: str = "0.001", day: date | None = None, **kw) -> LedgerRow:

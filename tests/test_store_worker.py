@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay.ledger_db import LedgerDB
-from relay.ledger_worker import LedgerProcess
-from relay.store import LedgerError, Store, StoreLocked, utc_today
+from relay.clock import utc_today
+from relay.store import LedgerError, Store, StoreLocked
+from relay.store.duckdb_ledger import LedgerDB
+from relay.store.worker import LedgerProcess
 from tests.relay_process import clean_env, serve_relay
 from tests.test_store import row
 

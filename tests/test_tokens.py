@@ -3,9 +3,9 @@ import time
 import jwt
 import pytest
 
+from relay.auth.tokens import TokenVerifier, issue_token, token_from_request
 from relay.errors import Unauthorized
 from relay.policy import parse_policy
-from relay.tokens import TokenVerifier, issue_token, token_from_request
 from tests.conftest import SECRET, make_settings, with_settings
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from relay.usage import (
+from relay.costing.usage import (
     Usage,
     request_text_chars,
     usage_from_json,

@@ -97,7 +97,7 @@ def test_every_micropython_page_compiles_under_micropython(node: str) -> None:
     """The page glue of every MicroPython page (which needs a browser to run) at least parses
     under MicroPython, whose grammar is narrower than CPython's — a slip would only show in the
     browser."""
-    from relay.pages import PAGES
+    from relay.routes.pages import PAGES
 
     files = sorted({name for p in PAGES if p.interpreter == "mpy" for name in (p.script, *p.modules)})
     program = f"""

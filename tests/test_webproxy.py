@@ -18,9 +18,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from relay import webproxy
 from relay.app import create_app
-from relay.webproxy import is_public
+from relay.routes import webproxy
+from relay.routes.webproxy import is_public
 from tests.conftest import auth, make_settings
 
 PUBLIC = "93.184.216.34"  # an address in public space (the fake internet answers it)
@@ -87,7 +87,7 @@ def proxy(tmp_path, internet, monkeypatch) -> tuple[TestClient, dict[str, str]]:
     app = create_app(settings, transport=httpx.ASGITransport(app=internet))
     client = TestClient(app, raise_server_exceptions=False)
     client.__enter__()
-    from relay.tokens import issue_token
+    from relay.auth.tokens import issue_token
 
     yield client, auth(issue_token(settings, "student@example.com"))
     client.__exit__(None, None, None)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from relay.demo_data import policy_path_for, write_demo_ledger
-from relay.migrations import LEDGER_COLUMNS
 from relay.policy import Policy, load_policy
+from relay.store.migrations import LEDGER_COLUMNS
 
 if TYPE_CHECKING:
     import duckdb

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from relay.demo_data.catalog import BLOCKED_BUDGET, DEFAULT_BUDGET, DOMAINS, VIP_BUDGET
 from relay.demo_data.generate import build
-from relay.migrations import LEDGER_COLUMNS
+from relay.store.migrations import LEDGER_COLUMNS
 
 __all__ = ["demo_policy_toml", "policy_path_for", "write_demo_ledger"]
 

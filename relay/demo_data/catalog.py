@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 
-from relay.pricing import PriceTable
+from relay.costing.pricing import PriceTable
 
 # Prices below are the providers' public list prices (USD per 1M tokens, 2025). OpenAI and Gemini
 # models are priced from the relay's own table (relay/data/prices.toml) when it holds them, so a

@@ -6,8 +6,8 @@ DuckDB allows one writing process per file and a single-row write costs ~2 ms on
   `flush_seconds` (column arrays + UNNEST: ~13 µs a row), in one transaction with the day totals;
 - `close()` flushes what is left. A hard kill loses at most one flush interval.
 
-The SQL lives in `relay.ledger_db`. The relay runs it in a store worker process
-(`relay.ledger_worker`) that exits after `worker_idle` seconds without ledger work, so an idle
+The SQL lives in `relay.store.duckdb_ledger`. The relay runs it in a store worker process
+(`relay.store.worker`) that exits after `worker_idle` seconds without ledger work, so an idle
 relay does not hold DuckDB's ~50 MB; `worker_idle=0` (and the CLI) keep it in this process.
 A lock file next to the database marks the relay's ownership while the worker is stopped.
 """
@@ -22,68 +22,17 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from relay.migrations import LEDGER_COLUMNS
+from relay.clock import utc_today
+from relay.store.base import COLUMN_NAMES, DayUpserts, Ledger, LedgerError, LedgerRow, StoreLocked
 
-COLUMN_NAMES = tuple(name for name, _ in LEDGER_COLUMNS)
-LOCK_WAIT = 5.0  # seconds to wait for another process (a killed relay's worker) to let go of the file
 DEFAULT_MIRROR_DAYS = 366  # days of per-day totals held in memory: the longest budget window
-DayUpserts = dict[tuple[str, date], tuple[str, Decimal]]  # (email, date) -> ("add"|"set", cost)
-
-
-@dataclass(slots=True)
-class LedgerRow:
-    """One request, as recorded. Field order is the ledger's column order."""
-
-    id: str
-    ts: datetime  # UTC, naive
-    date: date
-    email: str
-    provider: str
-    path: str
-    model: str
-    status: int
-    outcome: str  # ok | error | aborted | broken | refused
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    reasoning_tokens: int
-    cost: Decimal
-    cost_source: str  # reported | computed | estimated | free
-    latency_ms: float
-    streamed: bool
-    origin: str
-
-
 _ROW = operator.attrgetter(*COLUMN_NAMES)  # astuple() deep-copies: 150x slower
-
-
-class StoreLocked(RuntimeError):
-    """Another process (a running relay) holds the database file."""
-
-
-class LedgerError(RuntimeError):
-    """The database (or the store worker) failed an operation; buffered rows are kept."""
-
-
-class Ledger(Protocol):
-    """What `Store` needs from the database: `LedgerDB` in process, `LedgerProcess` beside it."""
-
-    def open(self, mirror_since: date | None) -> list[tuple[str, date, Decimal]]: ...
-    def write(
-        self, batch: str, columns: Sequence[list], days: DayUpserts, *, retry: bool = False
-    ) -> bool: ...
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]: ...
-    def export(self, out: Path, fmt: str) -> int: ...
-    def idle(self) -> None: ...
-    def close(self) -> None: ...
-
 
 class Store:
     def __init__(
@@ -132,10 +81,10 @@ class Store:
 
     def _ledger(self, read_only: bool) -> Ledger:
         if self.worker_idle > 0 and not read_only:
-            from relay.ledger_worker import LedgerProcess
+            from relay.store.worker import LedgerProcess
 
             return LedgerProcess(self.path, idle_seconds=self.worker_idle)
-        from relay.ledger_db import LedgerDB  # imports DuckDB
+        from relay.store.duckdb_ledger import LedgerDB  # imports DuckDB
 
         return LedgerDB(self.path, read_only=read_only)
 
@@ -318,15 +267,3 @@ def _collapse(
 def _window(today: date, days: int) -> tuple[date, ...]:
     """The UTC dates of a budget window ending today (cached: every request asks)."""
     return tuple(today - timedelta(days=i) for i in range(days))
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def utc_today() -> date:
-    return datetime.now(UTC).date()
-
-
-def monotonic_ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000

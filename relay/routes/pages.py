@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from relay import __version__
-from relay.demo_model import DEMO_MODEL
+from relay.providers.demo_model import DEMO_MODEL
 from relay.settings import Settings
 
 GOOGLE_GSI_SCRIPT = "https://accounts.google.com/gsi/client"
@@ -155,7 +155,7 @@ def page_routes(settings: Settings, pages: Sequence[Page] = PAGES) -> list[BaseR
 def public_config(settings: Settings) -> dict[str, Any]:
     """What any page (and any visitor) may know about this deployment. Money as strings."""
     budget = settings.policy.default_budget()
-    demo = settings.dev and "openai" not in settings.provider_keys  # see relay.demo_model
+    demo = settings.dev and "openai" not in settings.provider_keys  # see relay.providers.demo_model
     return {
         "version": __version__,
         "dev": settings.dev,

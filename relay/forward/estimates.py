@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from relay.call import Call, choices
-from relay.cost import reserve_estimate
-from relay.pricing import Price
-from relay.sse import StreamUsageReader
-from relay.usage import Usage, usage_from_audio_upload, usage_from_json, usage_from_speech_request
+from relay.costing.cost import reserve_estimate
+from relay.costing.pricing import Price
+from relay.costing.usage import Usage, usage_from_audio_upload, usage_from_json, usage_from_speech_request
+from relay.forward.call import Call, choices
+from relay.providers.sse import StreamUsageReader
 
 DEFAULT_OUTPUT_ALLOWANCE = 4096  # tokens reserved when the request names no maximum
 

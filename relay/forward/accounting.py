@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from relay.call import Call
-from relay.cost import compute_cost, estimate_cost, estimate_tokens
-from relay.estimates import request_usage, requested_images
+from relay.costing.cost import compute_cost, estimate_cost, estimate_tokens
+from relay.costing.pricing import Price
+from relay.costing.usage import Usage
+from relay.forward.call import Call
+from relay.forward.estimates import request_usage, requested_images
 from relay.logs import log_request
-from relay.pricing import Price
 from relay.store import LedgerRow, Store
-from relay.usage import Usage
 
 UNKNOWN_PRICE_RESERVE = Decimal("0.001")  # OpenRouter models whose price we cannot look up yet
 

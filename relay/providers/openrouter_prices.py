@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from relay.pricing import Price
+from relay.costing.pricing import Price
 
 log = logging.getLogger(__name__)
 

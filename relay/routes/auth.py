@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from relay.auth.tokens import issue_token
 from relay.errors import BadRequest, NotFound, Unauthorized
-from relay.tokens import issue_token
 
 MAX_FORM = 16 * 1024
 

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from relay.access import require_user
+from relay.auth.access import require_user
 from relay.errors import BadRequest
 from relay.store import COLUMN_NAMES
 

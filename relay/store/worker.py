@@ -1,7 +1,7 @@
 """The store worker: DuckDB in a child process that runs only while there is ledger work.
 
 DuckDB's library and catalog take ~50 MB of the relay's memory. `LedgerProcess` (relay side)
-starts `python -m relay.ledger_worker DB` on the first write or read, sends it `LedgerDB` calls
+starts `python -m relay.store.worker DB` on the first write or read, sends it `LedgerDB` calls
 as length-prefixed pickles over the child's stdin/stdout, and ends it (closing its stdin) after
 `idle_seconds` without a call. The worker exits when its stdin closes - also when the relay dies -
 and ignores SIGINT/SIGTERM so that a Ctrl-C or a service stop, which reach the whole process group,
@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from relay.store import LOCK_WAIT, DayUpserts, LedgerError, StoreLocked
+from relay.store.base import LOCK_WAIT, DayUpserts, LedgerError, StoreLocked
 
 _HEADER = struct.Struct(">I")
 STOP_TIMEOUT = 30.0  # seconds for a stopping worker to checkpoint and exit before it is killed
@@ -125,7 +125,7 @@ class LedgerProcess:
 
     def _start(self, mirror_since: date | None) -> list[tuple[str, date, Decimal]]:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "relay.ledger_worker", str(self.path), str(self.lock_wait)],
+            [sys.executable, "-m", "relay.store.worker", str(self.path), str(self.lock_wait)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,  # stderr stays the relay's: the worker's errors reach its log
         )
@@ -172,7 +172,7 @@ class LedgerProcess:
 
 def serve(path: Path, lock_wait: float, inp: IO[bytes], out: IO[bytes]) -> None:
     """Answer `LedgerDB` calls from `inp` until it closes."""
-    from relay.ledger_db import LedgerDB  # imports DuckDB: only the worker pays for it
+    from relay.store.duckdb_ledger import LedgerDB  # imports DuckDB: only the worker pays for it
 
     db = LedgerDB(path, lock_wait=lock_wait)
     calls = {"open": db.open, "query": db.query, "export": db.export}

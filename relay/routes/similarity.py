@@ -8,7 +8,7 @@ import math
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from relay.access import require_user
+from relay.auth.access import require_user
 from relay.errors import BadRequest
 
 MAX_TEXTS = 2048

@@ -90,8 +90,8 @@ class PriceTable:
 
         A bad file raises ValueError naming the file, the entry and the field."""
         if path is None:
-            text = resources.files("relay").joinpath("data/prices.toml").read_text("utf-8")
-            where = "relay/data/prices.toml"
+            text = resources.files("relay.costing").joinpath("data/prices.toml").read_text("utf-8")
+            where = "relay/costing/data/prices.toml"
         else:
             try:
                 text = path.read_text(encoding="utf-8")

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from relay.pricing import PRICE_FIELDS
+from relay.costing.pricing import PRICE_FIELDS
 
 
 async def prices(request: Request) -> JSONResponse:

@@ -13,11 +13,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-from relay.cost import estimate_tokens
+from relay.clock import utc_now
+from relay.costing.cost import estimate_tokens
+from relay.costing.usage import audio_seconds, request_text_chars
 from relay.errors import BadRequest, PayloadTooLarge
-from relay.providers import Endpoint, Provider
-from relay.store import utc_now
-from relay.usage import audio_seconds, request_text_chars
+from relay.providers.registry import Endpoint, Provider
 
 MAX_MODEL_CHARS = 256  # model names are short; a huge one would only bloat the ledger and logs
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from relay.pricing import Price
-from relay.usage import Usage
+from relay.costing.pricing import Price
+from relay.costing.usage import Usage
 
 MILLION = Decimal(1_000_000)
 _SIXTY = Decimal(60)

@@ -22,7 +22,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from relay.usage import Usage, usage_from_json
+from relay.costing.usage import Usage, usage_from_json
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)  # exact reported costs
 _JSON_WS = " \t\r\n"

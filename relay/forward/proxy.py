@@ -18,19 +18,10 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from relay.accounting import UNKNOWN_PRICE_RESERVE, cost_or_estimate, estimate, record
-from relay.budget import Budgets, Reservation, budget_headers
-from relay.call import (
-    Call,
-    ask_for_stream_usage,
-    checked_path,
-    choices,
-    describe,
-    max_output,
-    read_body,
-    set_max_output,
-)
-from relay.cost import compute_cost, estimate_tokens, reserve_estimate
+from relay.auth.tokens import Caller, TokenVerifier, token_from_request
+from relay.costing.budget import Budgets, Reservation, budget_headers
+from relay.costing.cost import compute_cost, estimate_tokens, reserve_estimate
+from relay.costing.pricing import Price, PriceTable
 from relay.errors import (
     BadRequest,
     NotFound,
@@ -40,15 +31,25 @@ from relay.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from relay.estimates import (
+from relay.forward.accounting import UNKNOWN_PRICE_RESERVE, cost_or_estimate, estimate, record
+from relay.forward.call import (
+    Call,
+    ask_for_stream_usage,
+    checked_path,
+    choices,
+    describe,
+    max_output,
+    read_body,
+    set_max_output,
+)
+from relay.forward.estimates import (
     DEFAULT_OUTPUT_ALLOWANCE,
     affordable_output,
     answer_chars,
     request_usage,
     usage_of,
 )
-from relay.openrouter_prices import OpenRouterPrices
-from relay.passthrough import (
+from relay.forward.passthrough import (
     DROP_REQUEST,
     ClosingStream,
     cost_comment,
@@ -57,12 +58,11 @@ from relay.passthrough import (
     passthrough,
     response_headers,
 )
-from relay.pricing import Price, PriceTable
-from relay.providers import PROVIDERS, Provider, classify
+from relay.providers.openrouter_prices import OpenRouterPrices
+from relay.providers.registry import PROVIDERS, Provider, classify
+from relay.providers.sse import StreamUsageReader
 from relay.settings import PROVIDER_KEY_VARS, Settings
-from relay.sse import StreamUsageReader
 from relay.store import Store
-from relay.tokens import Caller, TokenVerifier, token_from_request
 
 MIN_OUTPUT_TOKENS = 16  # below this a capped reply is useless: refuse instead
 

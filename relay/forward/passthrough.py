@@ -13,7 +13,7 @@ import httpx
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
-from relay.budget import budget_headers
+from relay.costing.budget import budget_headers
 from relay.errors import mask_secret
 
 HOP_BY_HOP = frozenset(

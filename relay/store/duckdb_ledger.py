@@ -1,7 +1,7 @@
 """The usage database file: the only module of the relay that imports DuckDB.
 
-`LedgerDB` does the SQL for `relay.store.Store`, either inside the relay process or inside the
-store worker (`relay.ledger_worker`), which the relay runs only while there is ledger work so an
+`LedgerDB` does the SQL for `relay.store.buffered.Store`, either inside the relay process or inside the
+store worker (`relay.store.worker`), which the relay runs only while there is ledger work so an
 idle relay does not carry DuckDB's ~50 MB.
 """
 
@@ -18,8 +18,9 @@ from typing import Any
 # (relations, expressions, version lookup) adds ~150 ms to every store-worker start.
 import _duckdb as duckdb
 
-from relay.migrations import LEDGER_COLUMNS, MIGRATIONS
-from relay.store import COLUMN_NAMES, LOCK_WAIT, DayUpserts, LedgerError, StoreLocked, utc_now
+from relay.clock import utc_now
+from relay.store.base import COLUMN_NAMES, LOCK_WAIT, DayUpserts, LedgerError, StoreLocked
+from relay.store.migrations import LEDGER_COLUMNS, MIGRATIONS
 
 _INSERT = "INSERT INTO requests SELECT {}".format(
     ", ".join(f"unnest(?::{sql_type}[])" for _, sql_type in LEDGER_COLUMNS)

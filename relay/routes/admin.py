@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
-from relay.access import require_admin
-from relay.auth_routes import _looks_like_email
+from relay.auth.access import require_admin
+from relay.auth.tokens import issue_token
+from relay.clock import utc_today
 from relay.errors import BadRequest
-from relay.store import utc_today
-from relay.tokens import issue_token
-from relay.usage_routes import _int_param
+from relay.routes.auth import _looks_like_email
+from relay.routes.usage import _int_param
 
 MAX_COST = Decimal(1_000_000)
 SPEND_GROUPS = ("provider", "model", "email")  # ledger column names: safe to place in the SQL

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from relay.auth.tokens import Caller, token_from_request
 from relay.errors import Forbidden, Unauthorized
-from relay.tokens import Caller, token_from_request
 
 
 def caller_of(request: Request) -> Caller:

@@ -19,9 +19,9 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relay.access import require_user
-from relay.call import read_body
+from relay.auth.access import require_user
 from relay.errors import BadRequest, Forbidden, PayloadTooLarge, UpstreamError, UpstreamTimeout
+from relay.forward.call import read_body
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
