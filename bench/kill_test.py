@@ -19,10 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +35,7 @@ import httpx
 from relay.auth.tokens import issue_token
 from relay.settings import load_settings
 from relay.store import Store
+from testkit.relay_process import RelayProcess, clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "kill-test-secret-0123456789abcdef0123456789"
@@ -48,72 +46,26 @@ KEYS = {"OPENAI_API_KEY": "sk-test-openai", "OPENROUTER_API_KEY": "sk-or-test",
         "GEMINI_API_KEY": "AIza-test-gemini"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def relay_env(data_dir: Path, upstream: str, flush_seconds: float, **extra: str) -> dict[str, str]:
     """The environment of a relay in front of the fake upstream, with a roomy budget."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir.parent / "aipipe.toml"
     config.write_text(POLICY)
-    clean = {k: v for k, v in os.environ.items()
-             if not (k.startswith("AIPIPE_") or k.endswith("_API_KEY")
-                     or k in ("ADMIN_EMAILS", "GOOGLE_CLIENT_ID"))}
-    return {
-        **clean, **KEYS,
-        "AIPIPE_SECRET": SECRET,
-        "AIPIPE_DATA_DIR": str(data_dir),
-        "AIPIPE_CONFIG": str(config),
-        "AIPIPE_FLUSH_SECONDS": str(flush_seconds),
-        "AIPIPE_OPENAI_BASE": f"{upstream}/openai",
-        "AIPIPE_OPENROUTER_BASE": f"{upstream}/openrouter",
-        "AIPIPE_GEMINI_BASE": f"{upstream}/gemini",
-        "PYTHONPATH": str(ROOT),
+    return clean_env(
+        **KEYS,
+        AIPIPE_SECRET=SECRET,
+        AIPIPE_DATA_DIR=str(data_dir),
+        AIPIPE_CONFIG=str(config),
+        AIPIPE_FLUSH_SECONDS=str(flush_seconds),
+        AIPIPE_OPENAI_BASE=f"{upstream}/openai",
+        AIPIPE_OPENROUTER_BASE=f"{upstream}/openrouter",
+        AIPIPE_GEMINI_BASE=f"{upstream}/gemini",
         **extra,
-    }
+    )
 
 
 def token_for(env: dict[str, str], email: str = EMAIL) -> str:
     return issue_token(load_settings(env, cwd=Path(env["AIPIPE_DATA_DIR"])), email)
-
-
-class Relay:
-    """A `python -m relay serve` subprocess."""
-
-    def __init__(self, env: dict[str, str], *, grace: float = 5, port: int | None = None):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "serve", "--port", str(self.port), "--grace", str(grace)],
-            env=env, cwd=env["AIPIPE_DATA_DIR"], stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, as under a service manager
-        )
-
-    def wait_ready(self, timeout: float = 30) -> Relay:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"relay exited {self.proc.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self.proc.kill()
-        raise RuntimeError(f"relay did not start:\n{self.output()}")
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
 
 
 def ledger(data_dir: Path) -> tuple[dict[str, tuple[str, Decimal]], list[tuple]]:
@@ -178,7 +130,7 @@ def kill_test(upstream: str, work_dir: Path, *, seconds: float = 5, workers: int
     report = KillReport(seconds, workers, flush_seconds)
     data_dir = work_dir / "data"
     env = relay_env(data_dir, upstream, flush_seconds)
-    relay = Relay(env).wait_ready()
+    relay = RelayProcess(env).wait_ready()
     token = token_for(env)
     answered: dict[str, float] = {}
     sent = [0]
@@ -210,7 +162,7 @@ def kill_test(upstream: str, work_dir: Path, *, seconds: float = 5, workers: int
     if mismatched:
         report.notes.append(f"day totals differ from rows: {mismatched[:3]}")
 
-    again = Relay(env).wait_ready()
+    again = RelayProcess(env).wait_ready()
     try:
         r = httpx.post(f"{again.url}/openai/v1/chat/completions", json=CHAT,
                        headers={"authorization": f"Bearer {token}", "origin": "after-restart"},
@@ -236,8 +188,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from tests.fakes.server import serve_asgi
-    from tests.fakes.upstream import create_fake_upstream
+    from testkit.fakes.server import serve_asgi
+    from testkit.fakes.upstream import create_fake_upstream
 
     reports = []
     with serve_asgi(create_fake_upstream()) as upstream:

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.probe import Connection, percentile, wait_for_answer
+from testkit.relay_process import RelayProcess, free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -105,12 +105,6 @@ class Report:
 
 
 # -- processes --------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def pinned(core: int, argv: list[str]) -> list[str]:
     return ["taskset", "-c", str(core), *argv] if shutil.which("taskset") else argv
 
@@ -153,22 +147,16 @@ def mint_token(env: dict[str, str]) -> str:
 
 def start_relay(
     port: int, env: dict[str, str], token: str, log_path: Path, core: int = RELAY_CORE
-) -> tuple[subprocess.Popen, float]:
+) -> tuple[RelayProcess, float]:
     """Start `aipipe serve`; returns the process and seconds to its first answered chat call."""
-    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            pinned(core, [*aipipe_command(), "serve", "--port", str(port)]),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+    started = time.perf_counter()
+    relay = RelayProcess(env, port=port, log=log_path, prefix=tuple(pinned(core, [])))
     try:
         answered = wait_for_answer(HOST, port, "POST", RELAY_CHAT, _headers(token), BODY % b"")
     except BaseException:
-        stop(proc)
+        relay.stop(timeout=10)
         raise
-    return proc, answered - started
+    return relay, answered - started
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -311,7 +299,7 @@ def bench(
             startups = []
             for _ in range(STARTS):  # the median of a few starts: one can land on a busy moment
                 if relay is not None:
-                    stop(relay)
+                    relay.stop(timeout=10)
                 relay, took = start_relay(relay_port, env, token, data_dir / "relay.log")
                 startups.append(took)
             report.startup_s = statistics.median(startups)
@@ -347,7 +335,7 @@ def bench(
             recorded = _recorded(relay_port, token)
         finally:
             if relay is not None:
-                stop(relay)
+                relay.stop(timeout=10)
             stop(upstream)
         log = (data_dir / "relay.log").read_text()
         lines = sum("aipipe.requests" in line for line in log.splitlines())

@@ -41,10 +41,11 @@ if __package__ in (None, ""):  # `python bench/soak.py`: make the repo importabl
 
 import httpx
 
-from bench.kill_test import KEYS, Relay, relay_env, token_for
+from bench.kill_test import KEYS, relay_env, token_for
 from bench.run import children
 from relay.costing.pricing import PriceTable
 from relay.store import Store
+from testkit.relay_process import RelayProcess
 
 MILLION = Decimal(1_000_000)
 PROMPT = [{"role": "user", "content": "tell me something short please"}]
@@ -174,7 +175,7 @@ def soak(upstream_url: str, upstream_app: Any, work: Path, *, seconds: float = 6
     report = SoakReport(seconds, users)
     env = relay_env(work / "data", upstream_url, flush_seconds=0.5,
                     AIPIPE_STREAM_IDLE_TIMEOUT="1.5", AIPIPE_UPSTREAM_TIMEOUT="5")
-    relay = Relay(env, grace=10).wait_ready()
+    relay = RelayProcess(env, "--grace", "10").wait_ready()
     report.relay_rss_start_mb = _proc_mb(relay.proc.pid, "VmRSS")
     tokens = [token_for(env, f"user{u:02d}@example.com") for u in range(users)]
     sent: list[str] = []
@@ -245,8 +246,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    from tests.fakes.server import serve_asgi
-    from tests.fakes.upstream import create_fake_upstream
+    from testkit.fakes.server import serve_asgi
+    from testkit.fakes.upstream import create_fake_upstream
 
     upstream = create_fake_upstream()
     with serve_asgi(upstream) as url, tempfile.TemporaryDirectory(prefix="aipipe-soak-") as tmp:

@@ -16,8 +16,8 @@ from relay.app import create_app
 from relay.auth.tokens import issue_token
 from relay.policy import parse_policy
 from relay.settings import Settings
-from tests.fakes.google import FakeGoogle
-from tests.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
+from testkit.fakes.google import FakeGoogle
+from testkit.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 ADMIN = "admin@example.com"

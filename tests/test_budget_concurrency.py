@@ -17,9 +17,9 @@ from relay.app import create_app
 from relay.auth.tokens import issue_token
 from relay.policy import parse_policy
 from relay.settings import Settings
+from testkit.fakes.server import serve_asgi
+from testkit.fakes.upstream import create_fake_upstream
 from tests.conftest import POLICY, auth, make_settings, provider_part
-from tests.fakes.server import serve_asgi
-from tests.fakes.upstream import create_fake_upstream
 
 LIMIT = Decimal("0.002")
 WORTH = Decimal("0.0004")  # claude-3.5-haiku on the fake: 5 prompt words x $0.8/M + 99 x $4/M

@@ -11,7 +11,7 @@ import duckdb
 import httpx
 import pytest
 
-from tests.relay_process import clean_env, serve_relay
+from testkit.relay_process import clean_env, serve_relay
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:

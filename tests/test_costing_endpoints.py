@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from relay.costing.pricing import Price, PriceTable
+from testkit.fakes.protocol import DEFAULT_PRICE, OPENROUTER_PRICES
 from tests.conftest import auth
-from tests.fakes.protocol import DEFAULT_PRICE, OPENROUTER_PRICES
 
 M = Decimal(1_000_000)
 PRICES = PriceTable.load()

@@ -19,9 +19,9 @@ import pytest
 
 from relay.app import create_app
 from relay.auth.tokens import issue_token
+from testkit.fakes.server import serve_asgi
+from testkit.fakes.upstream import create_fake_upstream
 from tests.conftest import auth, make_settings
-from tests.fakes.server import serve_asgi
-from tests.fakes.upstream import create_fake_upstream
 from tests.test_costing_endpoints import (
     billed_cost,
     chat,

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.fakes import DEFAULT_KEYS, FakeGoogle, create_fake_upstream, reset, serve_asgi
+from testkit.fakes import DEFAULT_KEYS, FakeGoogle, create_fake_upstream, reset, serve_asgi
 
 OPENAI = {"authorization": f"Bearer {DEFAULT_KEYS['openai']}"}
 OPENROUTER = {"authorization": f"Bearer {DEFAULT_KEYS['openrouter']}"}

@@ -20,9 +20,9 @@ import pytest
 
 from relay.app import create_app
 from relay.auth.tokens import issue_token
+from testkit.fakes.server import serve_asgi
+from testkit.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
 from tests.conftest import auth, make_settings, provider_part
-from tests.fakes.server import serve_asgi
-from tests.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
 
 CHAT = "/openai/v1/chat/completions"
 IDLE = 0.6  # the relay's stream idle timeout in these tests

@@ -25,8 +25,8 @@ from starlette.testclient import TestClient
 from relay.app import create_app
 from relay.auth.tokens import issue_token
 from relay.policy import parse_policy
+from testkit.fakes.upstream import DEFAULT_KEYS
 from tests.conftest import POLICY, SECRET, make_settings
-from tests.fakes.upstream import DEFAULT_KEYS
 
 FUZZ = settings(
     max_examples=150, deadline=None,

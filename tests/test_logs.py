@@ -12,8 +12,8 @@ import pytest
 
 from relay.auth.tokens import issue_token
 from relay.logs import JsonLines, log_request
+from testkit.fakes.upstream import DEFAULT_KEYS
 from tests.conftest import auth
-from tests.fakes.upstream import DEFAULT_KEYS
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 

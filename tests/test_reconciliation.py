@@ -29,11 +29,11 @@ import pytest
 
 from relay.app import create_app
 from relay.auth.tokens import issue_token
+from testkit.fakes.openai_api import OPENAI_ROUTES, transcriptions
+from testkit.fakes.protocol import words
+from testkit.fakes.server import serve_asgi
+from testkit.fakes.upstream import create_fake_upstream
 from tests.conftest import make_settings
-from tests.fakes.openai_api import OPENAI_ROUTES, transcriptions
-from tests.fakes.protocol import words
-from tests.fakes.server import serve_asgi
-from tests.fakes.upstream import create_fake_upstream
 from tests.test_costing_endpoints import billed_cost, ledger_rows, price_of, token_cost, wav
 
 EMAIL = "rich@example.com"

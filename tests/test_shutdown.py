@@ -16,11 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.kill_test import Relay, kill_test, ledger, relay_env, token_for
+from bench.kill_test import kill_test, ledger, relay_env, token_for
 from bench.run import children
+from testkit.fakes.server import serve_asgi
+from testkit.fakes.upstream import create_fake_upstream
+from testkit.relay_process import RelayProcess
 from tests.conftest import provider_part
-from tests.fakes.server import serve_asgi
-from tests.fakes.upstream import create_fake_upstream
 
 STOPPED = (0, -signal.SIGTERM)  # uvicorn drains, runs the lifespan, then re-raises SIGTERM
 
@@ -85,7 +86,7 @@ def test_sigterm_lets_streams_finish_and_flushes_the_ledger(
     A service manager or Ctrl-C signals the whole process group: the store worker must outlive
     the signal until the relay's last flush has landed."""
     env = relay_env(tmp_path / "data", upstream, flush_seconds=60)
-    relay = Relay(env, grace=15).wait_ready()
+    relay = RelayProcess(env, "--grace", "15").wait_ready()
     token = token_for(env)
     streams = [Stream(relay.url, token, f"term-{i}", chunks=8, delay_ms=300) for i in range(3)]
     for s in streams:
@@ -112,7 +113,7 @@ def test_sigterm_lets_streams_finish_and_flushes_the_ledger(
     assert token not in output and env["OPENAI_API_KEY"] not in output
     assert sum(1 for line in output.splitlines() if '"aipipe.requests"' in line) >= 3
 
-    again = Relay(env).wait_ready()
+    again = RelayProcess(env).wait_ready()
     try:
         usage = httpx.get(f"{again.url}/usage", headers={"authorization": f"Bearer {token}"}).json()
         assert Decimal(str(usage["cost"])) == pytest.approx(spent, abs=Decimal("1e-9"))
@@ -124,7 +125,7 @@ def test_sigterm_cuts_streams_that_outlast_the_grace_period(upstream, tmp_path: 
     """A stream longer than the grace period is cut when it ends; the process still exits
     promptly and the cut stream is still recorded, with a cost."""
     env = relay_env(tmp_path / "data", upstream, flush_seconds=60)
-    relay = Relay(env, grace=1).wait_ready()
+    relay = RelayProcess(env, "--grace", "1").wait_ready()
     stream = Stream(relay.url, token_for(env), "long", chunks=40, delay_ms=250)
     stream.start()
     assert stream.first.wait(10)

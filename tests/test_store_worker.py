@@ -17,7 +17,7 @@ from relay.clock import utc_today
 from relay.store import LedgerError, Store, StoreLocked
 from relay.store.duckdb_ledger import LedgerDB
 from relay.store.worker import LedgerProcess
-from tests.relay_process import clean_env, serve_relay
+from testkit.relay_process import clean_env, serve_relay
 from tests.test_store import row
 
 ROOT = Path(__file__).resolve().parent.parent

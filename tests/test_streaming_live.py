@@ -10,9 +10,9 @@ import pytest
 
 from relay.app import create_app
 from relay.auth.tokens import issue_token
+from testkit.fakes.server import serve_asgi
+from testkit.fakes.upstream import create_fake_upstream
 from tests.conftest import make_settings
-from tests.fakes.server import serve_asgi
-from tests.fakes.upstream import create_fake_upstream
 
 
 @pytest.fixture

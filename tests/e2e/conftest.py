@@ -21,9 +21,9 @@ import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 from starlette.applications import Starlette
 
+from testkit.fakes.google import CERTS_PATH, FakeGoogle
+from testkit.relay_process import clean_env, free_port, serve_relay
 from tests.e2e.third_party import third_party_app
-from tests.fakes.google import CERTS_PATH, FakeGoogle
-from tests.relay_process import clean_env, free_port, serve_relay
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -277,8 +277,8 @@ def upstream_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstrea
     """`python -m relay serve --dev` with OPENAI_API_KEY/OPENROUTER_API_KEY set and their base
     URLs on the fake upstream (a real port: streaming timing matters), a policy with a tiny
     budget ($0.01) for anyone @tiny.example; admin@example.com is an admin (dev mode)."""
-    from tests.fakes.server import serve_asgi
-    from tests.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
+    from testkit.fakes.server import serve_asgi
+    from testkit.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
 
     fake = create_fake_upstream()
     work = tmp_path_factory.mktemp("upstream-relay")
