@@ -14,6 +14,7 @@ import httpx
 
 from relay.auth.tokens import issue_token
 from relay.policy import PolicyError
+from relay.providers.registry import BY_NAME
 from relay.settings import Settings, SettingsError, load_settings
 from relay.store import Store, StoreLocked
 
@@ -131,7 +132,7 @@ def _banner(settings: Settings, url: str) -> None:
             lines.append(
                 "  --dev: no OPENAI_API_KEY, so /openai answers the built-in demo model 'aipipe-demo'"
             )
-    missing = [p for p in ("openai", "openrouter", "gemini") if p not in settings.provider_keys]
+    missing = [p.name for p in BY_NAME.values() if p.name not in settings.provider_keys]
     if missing:
         lines.append(f"  providers without a key: {', '.join(missing)}")
     print("\n".join(lines), flush=True)

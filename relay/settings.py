@@ -16,29 +16,23 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from relay.policy import Budget, Policy, load_policy
+from relay.providers.registry import BY_NAME
 
-PUBLIC_BASES = {
-    "openai": "https://api.openai.com",
-    "openrouter": "https://openrouter.ai/api",
-    "gemini": "https://generativelanguage.googleapis.com/v1beta",
-}
+PUBLIC_BASES = {p.name: p.public_base for p in BY_NAME.values()}
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
-# name -> meaning. The README table is checked against this.
+# name -> meaning. The configuration table in the docs is checked against this.
 ENV_VARS: dict[str, str] = {
+    # Each provider's key and base-URL variables, from its registry entry.
+    **{p.key_var: f"{p.name} key" for p in BY_NAME.values()},
+    **{p.base_var: f"{p.name} upstream base URL" for p in BY_NAME.values()},
     "AIPIPE_SECRET": "HS256 signing key for tokens (>= 32 bytes); --dev generates one in the data dir",
     "AIPIPE_DATA_DIR": "where the DuckDB file and other state live",
     "AIPIPE_CONFIG": "path to the TOML policy file",
     "ADMIN_EMAILS": "admin emails, separated by commas and/or whitespace",
     "GOOGLE_CLIENT_ID": "OAuth client id for Google Sign-In",
     "AIPIPE_GOOGLE_CERTS_URL": "where Google's public signing certs are fetched",
-    "OPENROUTER_API_KEY": "OpenRouter key",
-    "OPENAI_API_KEY": "OpenAI key",
-    "GEMINI_API_KEY": "Gemini key",
-    "AIPIPE_OPENROUTER_BASE": "OpenRouter upstream base URL",
-    "AIPIPE_OPENAI_BASE": "OpenAI upstream base URL",
-    "AIPIPE_GEMINI_BASE": "Gemini upstream base URL",
     "AIPIPE_ALLOWED_ORIGINS": "origins that receive a token from /login?redirect= without a prompt",
     "AIPIPE_TOKEN_DAYS": "lifetime of issued tokens in days (sets `exp`)",
     "AIPIPE_WEB_DIR": "directory of the browser pages",
@@ -49,22 +43,13 @@ ENV_VARS: dict[str, str] = {
     "AIPIPE_STORE_IDLE": "seconds without ledger work before the DuckDB worker process stops (0: in process)",
 }
 
-PROVIDER_KEY_VARS = {
-    "openai": "OPENAI_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-}
-
-
 # --dev with no policy file / no admins: every user gets $1 a week; the dev sign-in as
 # admin@example.com opens the admin page.
 DEV_POLICY = Policy(budgets={"*": Budget(limit=Decimal("1.00"), days=7)})
 DEV_ADMINS = frozenset({"admin@example.com"})
 
-
 class SettingsError(ValueError):
     """Configuration that stops start-up; the message names the variable or file."""
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -95,7 +80,6 @@ class Settings:
     def db_path(self) -> Path:
         return self.data_dir / "aipipe.duckdb"
 
-
 def load_settings(
     environ: Mapping[str, str] | None = None, *, dev: bool = False, cwd: Path | None = None
 ) -> Settings:
@@ -123,10 +107,9 @@ def load_settings(
         admin_emails=admins,
         google_client_id=env.get("GOOGLE_CLIENT_ID") or None,
         google_certs_url=env.get("AIPIPE_GOOGLE_CERTS_URL") or GOOGLE_CERTS_URL,
-        provider_keys={p: env[v] for p, v in PROVIDER_KEY_VARS.items() if env.get(v)},
+        provider_keys={p.name: env[p.key_var] for p in BY_NAME.values() if env.get(p.key_var)},
         provider_bases={
-            p: (env.get(f"AIPIPE_{p.upper()}_BASE") or base).rstrip("/")
-            for p, base in PUBLIC_BASES.items()
+            p.name: (env.get(p.base_var) or p.public_base).rstrip("/") for p in BY_NAME.values()
         },
         allowed_origins=tuple(o.rstrip("/") for o in _split(env.get("AIPIPE_ALLOWED_ORIGINS", ""))),
         token_days=_number(env, "AIPIPE_TOKEN_DAYS", None),
@@ -139,17 +122,14 @@ def load_settings(
         dev=dev,
     )
 
-
 def _split(value: str) -> list[str]:
     return [part for part in value.replace(",", " ").split() if part]
-
 
 def _config_path(env: Mapping[str, str], cwd: Path) -> Path | None:
     if env.get("AIPIPE_CONFIG"):
         return Path(env["AIPIPE_CONFIG"])
     default = cwd / "aipipe.toml"
     return default if default.is_file() else None
-
 
 def _number(
     env: Mapping[str, str], name: str, default: float | None, *, allow_zero: bool = False
@@ -166,7 +146,6 @@ def _number(
     if not value > 0:
         raise SettingsError(f"{name} must be {'0 or more' if allow_zero else 'greater than 0'}")
     return value
-
 
 def _secret(value: str | None, data_dir: Path, dev: bool) -> str:
     if value:

@@ -4,6 +4,7 @@ price — and the ledger row (plus log line) that records it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from relay.costing.cost import compute_cost, estimate_cost, estimate_tokens
@@ -17,15 +18,20 @@ from relay.store import LedgerRow, Store
 UNKNOWN_PRICE_RESERVE = Decimal("0.001")  # OpenRouter models whose price we cannot look up yet
 
 
-def cost_or_estimate(
-    call: Call, price: Price | None, usage: Usage | None, output_size: int
+def call_cost(
+    call: Call, price: Price | None, usage: Usage | None, output_size: Callable[[], int]
 ) -> tuple[Decimal, str]:
-    """(cost, source): the usage priced when it can be, else an estimate marked "estimated"."""
+    """The one decision of what an answered call cost, as (cost, source): nothing for a free
+    endpoint; the usage (the provider's, else what the request implies) priced when it can be;
+    else an estimate from what was sent and `output_size()` characters of answer, marked
+    "estimated". The answer is measured only then: reading its text costs."""
+    if call.endpoint.kind == "free":
+        return Decimal(0), "free"
     if usage is not None:
         computed = compute_cost(price, usage)
         if computed is not None:
             return computed
-    return estimate(call, price, output_size), "estimated"
+    return estimate(call, price, output_size()), "estimated"
 
 
 def estimate(call: Call, price: Price | None, output_size: int) -> Decimal:

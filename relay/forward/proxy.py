@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from relay.auth.tokens import Caller, TokenVerifier, token_from_request
 from relay.costing.budget import Budgets, Reservation, budget_headers
-from relay.costing.cost import compute_cost, estimate_tokens, reserve_estimate
+from relay.costing.cost import estimate_tokens, reserve_estimate
 from relay.costing.pricing import Price, PriceTable
 from relay.errors import (
     BadRequest,
@@ -31,7 +31,7 @@ from relay.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from relay.forward.accounting import UNKNOWN_PRICE_RESERVE, cost_or_estimate, estimate, record
+from relay.forward.accounting import UNKNOWN_PRICE_RESERVE, call_cost, estimate, record
 from relay.forward.call import (
     Call,
     ask_for_stream_usage,
@@ -61,7 +61,7 @@ from relay.forward.passthrough import (
 from relay.providers.openrouter_prices import OpenRouterPrices
 from relay.providers.registry import PROVIDERS, Provider, classify
 from relay.providers.sse import StreamUsageReader
-from relay.settings import PROVIDER_KEY_VARS, Settings
+from relay.settings import Settings
 from relay.store import Store
 
 MIN_OUTPUT_TOKENS = 16  # below this a capped reply is useless: refuse instead
@@ -98,7 +98,7 @@ class Relay:
             raise NotFound(f"Unknown provider: {route}", code="unknown_provider")
         path = checked_path("/" + request.path_params.get("path", ""))
         token = token_from_request(
-            request.headers, request.query_params, gemini_path=provider.name == "gemini"
+            request.headers, request.query_params, gemini_path=provider.key_in_query
         )
         caller = self.verifier.caller(token)
         body = await read_body(request, self.settings.max_body_bytes)
@@ -118,7 +118,7 @@ class Relay:
         if key is None:
             raise ServiceUnavailable(
                 f"{provider.route} is not configured on this relay "
-                f"(the operator has not set {PROVIDER_KEY_VARS[provider.name]})"
+                f"(the operator has not set {provider.key_var})"
             )
         body = json.dumps(payload).encode()
         call = Call(
@@ -183,7 +183,7 @@ class Relay:
         if key is None:
             raise ServiceUnavailable(
                 f"{provider.route} is not configured on this relay "
-                f"(the operator has not set {PROVIDER_KEY_VARS[provider.name]})"
+                f"(the operator has not set {provider.key_var})"
             )
         endpoint = classify(provider, request.method, path)
         if endpoint.kind == "unknown":
@@ -351,11 +351,7 @@ class Relay:
             content = mask_keys(content, self.keys.values())
         elif call.endpoint.kind != "free":
             usage = usage_of(call.provider.name, content) or request_usage(call, len(content))
-            computed = compute_cost(price, usage) if usage is not None else None
-            if computed is not None:
-                cost, source = computed  # measuring the answer's text costs: only for estimates
-            else:
-                cost, source = cost_or_estimate(call, price, None, answer_chars(call, content))
+            cost, source = call_cost(call, price, usage, lambda: answer_chars(call, content))
         record(self.store, call, resp.status_code, outcome, usage, cost, source)
         self.budgets.settle(reservation)
         headers = response_headers(resp.headers)
@@ -427,14 +423,13 @@ class Relay:
         """Price and record a stream that ended (or was abandoned); release its reservation."""
         reader.close()  # a last event with no trailing newline still counts
         usage = reader.usage or request_usage(call, sent)
-        if outcome == "error" or call.endpoint.kind == "free":
+        if outcome == "error":
             cost, source = Decimal(0), "free"
-        elif usage is not None and (computed := compute_cost(price, usage)) is not None:
-            cost, source = computed  # reported usage: no need to measure the text (it costs)
         else:
             # Text measured in the events; bytes only for answers the reader cannot parse.
-            output = reader.output_chars if reader.structured else sent
-            cost, source = cost_or_estimate(call, price, usage, output)
+            cost, source = call_cost(
+                call, price, usage, lambda: reader.output_chars if reader.structured else sent
+            )
         record(self.store, call, status, outcome, usage, cost, source)
         self.budgets.settle(reservation)
         return cost, source

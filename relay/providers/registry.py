@@ -12,18 +12,32 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Provider:
     route: str  # first path segment clients use
-    name: str  # key into settings.provider_keys / provider_bases, and the ledger's `provider`
+    name: str  # the ledger's `provider`, and the key of settings.provider_keys / provider_bases
+    key_var: str  # environment variable with the operator's key
+    base_var: str  # environment variable that overrides the upstream base URL
+    public_base: str  # the provider's own base URL
     auth_header: str  # header that carries the operator's key upstream
     auth_prefix: str  # e.g. "Bearer "
     priced_by_table: bool  # OpenAI/Gemini: our price file; OpenRouter: the provider reports cost
     openai_style: bool  # request bodies and usage in OpenAI's shapes
+    key_in_query: bool = False  # Google SDKs may send the key (our token) as `?key=`
 
 
 PROVIDERS: dict[str, Provider] = {
-    "openai": Provider("openai", "openai", "authorization", "Bearer ", True, True),
-    "openrouter": Provider("openrouter", "openrouter", "authorization", "Bearer ", False, True),
-    "geminiv1beta": Provider("geminiv1beta", "gemini", "x-goog-api-key", "", True, False),
+    p.route: p
+    for p in (
+        Provider("openai", "openai", "OPENAI_API_KEY", "AIPIPE_OPENAI_BASE", "https://api.openai.com",
+                 "authorization", "Bearer ", priced_by_table=True, openai_style=True),
+        Provider("openrouter", "openrouter", "OPENROUTER_API_KEY", "AIPIPE_OPENROUTER_BASE",
+                 "https://openrouter.ai/api", "authorization", "Bearer ",
+                 priced_by_table=False, openai_style=True),
+        Provider("geminiv1beta", "gemini", "GEMINI_API_KEY", "AIPIPE_GEMINI_BASE",
+                 "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key", "",
+                 priced_by_table=True, openai_style=False, key_in_query=True),
+    )
 }
+# One entry per provider name (several routes may reach one provider).
+BY_NAME: dict[str, Provider] = {p.name: p for p in PROVIDERS.values()}
 
 
 @dataclass(frozen=True, slots=True)
