@@ -11,10 +11,9 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from relay import __version__
 from relay.auth.google import GoogleVerifier
 from relay.auth.tokens import TokenVerifier
 from relay.costing.budget import Budgets
@@ -24,10 +23,7 @@ from relay.errors import RelayError, error_response
 from relay.forward.proxy import Relay
 from relay.providers.demo_model import DEMO_KEY, DemoTransport
 from relay.providers.http1 import Http1Transport, LeanClient
-from relay.routes import admin as admin_routes
-from relay.routes import auth as auth_routes
-from relay.routes import prices as prices_routes
-from relay.routes import usage as usage_routes
+from relay.routes import admin, auth, health, prices, usage
 from relay.routes.pages import page_routes
 from relay.routes.similarity import similarity
 from relay.routes.webproxy import web_proxy
@@ -108,11 +104,11 @@ def create_app(
             store.close()
 
     routes: list[BaseRoute] = [
-        Route("/healthz", healthz, methods=["GET"]),
-        *auth_routes.routes,
-        *usage_routes.routes,
-        *admin_routes.routes,
-        *prices_routes.routes,
+        *health.routes,
+        *auth.routes,
+        *usage.routes,
+        *admin.routes,
+        *prices.routes,
         Route("/similarity", similarity, methods=["POST"]),
         Route("/proxy/{url:path}", web_proxy, methods=["GET", "POST", "HEAD"]),
         *page_routes(settings),
@@ -137,24 +133,6 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
 async def provider_route(request: Request) -> Response:
     return await request.app.state.relay(request)
-
-
-async def healthz(request: Request) -> JSONResponse:
-    store: Store = request.app.state.store
-    healthy = store.last_flush_error is None
-    return JSONResponse(
-        {
-            "ok": healthy,
-            "version": __version__,
-            "pending_rows": store.pending(),
-            "rows_written": store.rows_written,
-            "last_flush_error": store.last_flush_error,
-            "store": store.worker(),
-            "requests_in_flight": request.app.state.inflight.count - 1,  # not counting this one
-            "reserved_usd": str(request.app.state.budgets.reserved()),
-        },
-        status_code=200 if healthy else 503,
-    )
 
 
 async def relay_error(request: Request, exc: RelayError) -> Response:

@@ -1,26 +1,21 @@
 """Forwarding: `/openai/...`, `/openrouter/...`, `/geminiv1beta/...` to the provider, with the
-operator's key swapped in, budgets reserved and settled, and every call priced and recorded.
-
-Streams are a tee: bytes go to the client unchanged as they arrive; a copy feeds the usage reader;
-the cost is recorded in `finally`, so a stream the client abandons or the provider breaks is
-recorded too.
+operator's key swapped in. A call is read (call.py), admitted against its budget (admission.py),
+sent upstream (here), and its answer passed back, priced and recorded (answers.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import anyio
 import httpx
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from relay.auth.tokens import Caller, TokenVerifier, token_from_request
-from relay.costing.budget import Budgets, Reservation, budget_headers
-from relay.costing.cost import estimate_tokens, reserve_estimate
+from relay.costing.budget import Budgets, Reservation
+from relay.costing.cost import estimate_tokens
 from relay.costing.pricing import Price, PriceTable
 from relay.errors import (
     BadRequest,
@@ -31,40 +26,26 @@ from relay.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from relay.forward.accounting import UNKNOWN_PRICE_RESERVE, call_cost, estimate, record
+from relay.forward.accounting import estimate, record
+from relay.forward.admission import admit
+from relay.forward.answers import Answers
 from relay.forward.call import (
     Call,
-    ask_for_stream_usage,
     checked_path,
-    choices,
     describe,
-    max_output,
     read_body,
-    set_max_output,
-)
-from relay.forward.estimates import (
-    DEFAULT_OUTPUT_ALLOWANCE,
-    affordable_output,
-    answer_chars,
-    request_usage,
-    usage_of,
 )
 from relay.forward.passthrough import (
     DROP_REQUEST,
     ClosingStream,
-    cost_comment,
     is_json,
-    mask_keys,
     passthrough,
     response_headers,
 )
 from relay.providers.openrouter_prices import OpenRouterPrices
 from relay.providers.registry import PROVIDERS, Provider, classify
-from relay.providers.sse import StreamUsageReader
 from relay.settings import Settings
 from relay.store import Store
-
-MIN_OUTPUT_TOKENS = 16  # below this a capped reply is useless: refuse instead
 
 
 class Relay:
@@ -87,6 +68,7 @@ class Relay:
         self.verifier = verifier
         self.clients = clients  # provider name -> client (the dev demo model has its own)
         self.keys = keys
+        self.answers = Answers(store, budgets, keys.values())
         self.openrouter_prices = OpenRouterPrices()
         self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
 
@@ -136,7 +118,7 @@ class Relay:
         price = await self._price(provider, call)
         if provider.priced_by_table and price is None:
             raise BadRequest(f"Model {call.model} has no price on this relay", code="model_not_priced")
-        reservation = self._admit(call, price)
+        reservation = admit(self.budgets, call, price)
         client = self.clients.get(provider.name) or self.clients["default"]
         upstream = client.build_request(
             "POST",
@@ -150,7 +132,7 @@ class Relay:
         )
         try:
             resp = await self._send(client, upstream, call, reservation, price)
-            answer = await self._buffered(call, resp, price, reservation)
+            answer = await self.answers.buffered(call, resp, price, reservation)
         finally:
             self.budgets.settle(reservation)
         data = json.loads(answer.body)
@@ -201,7 +183,7 @@ class Relay:
                 code="model_not_priced",
             )
         try:
-            reservation = self._admit(call, price)
+            reservation = admit(self.budgets, call, price)
         except (QuotaExceeded, RateLimited):
             # Never forwarded, but admins want to see who hits their limits.
             record(self.store, call, 429, "refused", None, Decimal(0), "free")
@@ -214,8 +196,8 @@ class Relay:
             self.budgets.settle(reservation)
             raise
         if call.stream or not is_json(resp):
-            return self._stream(call, resp, price, reservation)
-        return await self._buffered(call, resp, price, reservation)
+            return self.answers.stream(call, resp, price, reservation)
+        return await self.answers.buffered(call, resp, price, reservation)
 
     async def _price(self, provider: Provider, call: Call) -> Price | None:
         if not call.model:
@@ -227,38 +209,6 @@ class Relay:
             client, self.settings.provider_bases[provider.name], call.model
         )
 
-    def _admit(self, call: Call, price: Price | None) -> Reservation:
-        if call.endpoint.kind == "free":
-            return self.budgets.admit_free(call.email)
-        requested = max_output(call)
-        replies = choices(call)  # n = 8 replies cost 8 allowances
-        allowance = (requested or DEFAULT_OUTPUT_ALLOWANCE) * replies
-        if price is None:
-            hold = UNKNOWN_PRICE_RESERVE
-        elif not price.token_priced:  # tts-1, whisper-1, dall-e: the units the request asks for
-            hold = estimate(call, price, 0)
-        else:
-            hold = reserve_estimate(price, call.input_tokens, allowance)
-        reservation = self.budgets.admit(call.email, hold)
-        if price is not None and hold > reservation.remaining_before and call.json is not None:
-            # The budget left cannot pay for the whole allowance: cap the reply to what it can.
-            cap = affordable_output(price, call.input_tokens, reservation.remaining_before)
-            cap //= replies
-            if cap < MIN_OUTPUT_TOKENS:
-                self.budgets.settle(reservation)
-                spent = self.budgets.remaining(call.email)
-                raise QuotaExceeded(
-                    f"Budget left (${max(spent, Decimal(0)):.4f}) cannot pay for a reply from "
-                    f"{call.model}",
-                    headers=budget_headers(spent),
-                )
-            if requested is None or cap < requested:
-                set_max_output(call, cap)
-        if call.stream and call.provider.openai_style and call.json is not None:
-            ask_for_stream_usage(call)
-        return reservation
-
-    # -- upstream ---------------------------------------------------------------------------
     def _build(
         self,
         client: httpx.AsyncClient,
@@ -331,107 +281,3 @@ class Relay:
             record(self.store, call, status, "broken", None, estimate(call, price, 0), "estimated")
 
     # -- answers ----------------------------------------------------------------------------
-    async def _buffered(
-        self, call: Call, resp: httpx.Response, price: Price | None, reservation: Reservation
-    ) -> Response:
-        """A JSON answer: read it whole (it is complete only at the end anyway), price it, and
-        tell the client its cost in headers."""
-        try:
-            content = await resp.aread()
-        except httpx.HTTPError as e:
-            cost = estimate(call, price, 0)
-            record(self.store, call, 502, "broken", None, cost, "estimated")
-            self.budgets.settle(reservation)
-            raise UpstreamError(f"The provider broke off its answer ({type(e).__name__})") from e
-        finally:
-            await resp.aclose()
-        usage, cost, source, outcome = None, Decimal(0), "free", "ok"
-        if resp.status_code >= 400:
-            outcome = "error"
-            content = mask_keys(content, self.keys.values())
-        elif call.endpoint.kind != "free":
-            usage = usage_of(call.provider.name, content) or request_usage(call, len(content))
-            cost, source = call_cost(call, price, usage, lambda: answer_chars(call, content))
-        record(self.store, call, resp.status_code, outcome, usage, cost, source)
-        self.budgets.settle(reservation)
-        headers = response_headers(resp.headers)
-        headers.update(budget_headers(self.budgets.remaining(call.email), cost))
-        headers["x-aipipe-cost-source"] = source
-        return Response(content, status_code=resp.status_code, headers=headers)
-
-    def _stream(
-        self, call: Call, resp: httpx.Response, price: Price | None, reservation: Reservation
-    ) -> StreamingResponse:
-        headers = response_headers(resp.headers)
-        headers.update(budget_headers(reservation.remaining_before))
-        is_sse = "text/event-stream" in resp.headers.get("content-type", "")
-        return ClosingStream(
-            self._tee(call, resp, price, reservation, is_sse),
-            status_code=resp.status_code,
-            headers=headers,
-        )
-
-    async def _tee(
-        self,
-        call: Call,
-        resp: httpx.Response,
-        price: Price | None,
-        reservation: Reservation,
-        is_sse: bool,
-    ) -> AsyncIterator[bytes]:
-        reader = StreamUsageReader(call.provider.name)
-        outcome, status, sent, tail = "aborted", resp.status_code, 0, b"\n\n"
-        if resp.status_code >= 400:
-            outcome = "error"
-        settled: tuple[Decimal, str] | None = None
-        try:
-            try:
-                async for chunk in resp.aiter_raw():
-                    reader.feed(chunk)
-                    sent += len(chunk)
-                    if chunk:
-                        tail = chunk[-2:]
-                    yield chunk
-                if outcome != "error":
-                    outcome = "ok"
-            except httpx.HTTPError as e:
-                outcome, status, tail = "broken", 502, b"\n\n"
-                if is_sse:
-                    message = f"The provider broke off the stream ({type(e).__name__})"
-                    event = {"error": {"message": message, "type": "upstream_error"}}
-                    yield f"data: {json.dumps(event)}\n\n".encode()
-            settled = self._settle_stream(call, reader, outcome, status, sent, price, reservation)
-            if is_sse and call.provider.openai_style and outcome != "error":
-                yield cost_comment(settled, self.budgets.remaining(call.email), tail)
-        finally:
-            # Record before any await: a cancelled (client gone) generator may not await again.
-            if settled is None:
-                self._settle_stream(call, reader, outcome, status, sent, price, reservation)
-            with anyio.CancelScope(shield=True):
-                await resp.aclose()
-
-    def _settle_stream(
-        self,
-        call: Call,
-        reader: StreamUsageReader,
-        outcome: str,
-        status: int,
-        sent: int,
-        price: Price | None,
-        reservation: Reservation,
-    ) -> tuple[Decimal, str]:
-        """Price and record a stream that ended (or was abandoned); release its reservation."""
-        reader.close()  # a last event with no trailing newline still counts
-        usage = reader.usage or request_usage(call, sent)
-        if outcome == "error":
-            cost, source = Decimal(0), "free"
-        else:
-            # Text measured in the events; bytes only for answers the reader cannot parse.
-            cost, source = call_cost(
-                call, price, usage, lambda: reader.output_chars if reader.structured else sent
-            )
-        record(self.store, call, status, outcome, usage, cost, source)
-        self.budgets.settle(reservation)
-        return cost, source
-
-    # -- cost and ledger ----------------------------------------------------------------------

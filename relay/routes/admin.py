@@ -19,8 +19,7 @@ from relay.auth.access import require_admin
 from relay.auth.tokens import issue_token
 from relay.clock import utc_today
 from relay.errors import BadRequest
-from relay.routes.auth import _looks_like_email
-from relay.routes.usage import _int_param
+from relay.routes.params import int_param, looks_like_email
 
 MAX_COST = Decimal(1_000_000)
 SPEND_GROUPS = ("provider", "model", "email")  # ledger column names: safe to place in the SQL
@@ -39,8 +38,8 @@ async def admin_usage(request: Request) -> JSONResponse:
         if raw := request.query_params.get(name):
             where.append(f"date {op} ?")
             params.append(_date(raw, name))
-    limit = _int_param(request, "limit", 1000, 1, 10000)
-    offset = _int_param(request, "offset", 0, 0, 10**9)
+    limit = int_param(request, "limit", 1000, 1, 10000)
+    offset = int_param(request, "offset", 0, 0, 10**9)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     store = request.app.state.store
     rows = await anyio.to_thread.run_sync(
@@ -129,7 +128,7 @@ async def admin_spend(request: Request) -> JSONResponse:
 async def admin_token(request: Request) -> JSONResponse:
     require_admin(request)
     email = request.query_params.get("email", "")
-    if not _looks_like_email(email):
+    if not looks_like_email(email):
         raise BadRequest("email must be a valid email address", code="invalid_email")
     return JSONResponse(
         {"token": issue_token(request.app.state.settings, email), "email": email.strip().lower()},
@@ -147,7 +146,7 @@ async def admin_cost(request: Request) -> JSONResponse:
     if not isinstance(body, dict):
         raise BadRequest("Body must be a JSON object: {email, date, cost}", code="invalid_json")
     email, day, cost = body.get("email"), body.get("date"), body.get("cost")
-    if not isinstance(email, str) or not _looks_like_email(email):
+    if not isinstance(email, str) or not looks_like_email(email):
         raise BadRequest("email must be a valid email address", code="invalid_email")
     if not isinstance(day, str):
         raise BadRequest("date must be a YYYY-MM-DD string", code="invalid_date")

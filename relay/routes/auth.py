@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from relay.auth.tokens import issue_token
 from relay.errors import BadRequest, NotFound, Unauthorized
+from relay.routes.params import looks_like_email
 
 MAX_FORM = 16 * 1024
 
@@ -38,7 +39,7 @@ async def dev_login(request: Request) -> JSONResponse:
     if not settings.dev or not _is_loopback(request):
         raise NotFound("Not found")
     email = (await _body_fields(request)).get("email")
-    if not isinstance(email, str) or not _looks_like_email(email):
+    if not isinstance(email, str) or not looks_like_email(email):
         raise BadRequest("Enter an email address like you@example.com", code="invalid_email")
     email = email.strip().lower()
     return JSONResponse(
@@ -72,11 +73,6 @@ def _is_loopback(request: Request) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host in ("testclient", "localhost")
-
-
-def _looks_like_email(value: str) -> bool:
-    local, at, domain = value.strip().partition("@")
-    return bool(at and local and "." in domain and len(value) <= 254 and " " not in value.strip())
 
 
 routes = [

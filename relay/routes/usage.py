@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from relay.auth.access import require_user
-from relay.errors import BadRequest
+from relay.routes.params import int_param
 from relay.store import COLUMN_NAMES
 
 
@@ -32,7 +32,7 @@ async def usage(request: Request) -> JSONResponse:
 async def recent_requests(request: Request) -> JSONResponse:
     """The caller's most recent requests, newest first (`?limit=`, at most 500)."""
     email = require_user(request)
-    limit = _int_param(request, "limit", 50, 1, 500)
+    limit = int_param(request, "limit", 50, 1, 500)
     store = request.app.state.store
     rows = await anyio.to_thread.run_sync(
         store.query,
@@ -49,15 +49,6 @@ def _row_json(row: tuple) -> dict:
     out["cost"] = float(out["cost"])
     out.pop("email", None)
     return out
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise BadRequest(f"{name} must be a whole number from {low} to {high}")
-    return int(raw)
 
 
 routes = [

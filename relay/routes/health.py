@@ -1,0 +1,31 @@
+"""GET /healthz: whether the relay can record what it serves, and what it is holding."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from relay import __version__
+from relay.store import Store
+
+
+async def healthz(request: Request) -> JSONResponse:
+    store: Store = request.app.state.store
+    healthy = store.last_flush_error is None
+    return JSONResponse(
+        {
+            "ok": healthy,
+            "version": __version__,
+            "pending_rows": store.pending(),
+            "rows_written": store.rows_written,
+            "last_flush_error": store.last_flush_error,
+            "store": store.worker(),
+            "requests_in_flight": request.app.state.inflight.count - 1,  # not counting this one
+            "reserved_usd": str(request.app.state.budgets.reserved()),
+        },
+        status_code=200 if healthy else 503,
+    )
+
+
+routes = [Route("/healthz", healthz, methods=["GET"])]
