@@ -30,6 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/ledger_scale.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.docs import place
 from bench.run import rss_mb
 
 HERE = Path(__file__).resolve().parent
@@ -203,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results, args.users, args.days)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+    place("ledger", text)  # the figures docs/performance.md shows
     print(text)
     return 0
 

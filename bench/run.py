@@ -33,6 +33,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.docs import place
 from bench.probe import Connection, percentile, wait_for_answer
 from testkit.relay_process import RelayProcess, free_port
 
@@ -486,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     args.out.with_suffix(".json").write_text(json.dumps(asdict(report), indent=1))
+    place("run", text)  # the figures docs/performance.md shows
     print(text)
     return 0
 

@@ -22,7 +22,7 @@ PUBLIC_BASES = {p.name: p.public_base for p in BY_NAME.values()}
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
-# name -> meaning. The configuration table in the docs is checked against this.
+# name -> meaning. The README's configuration table is checked against this.
 ENV_VARS: dict[str, str] = {
     # Each provider's key and base-URL variables, from its registry entry.
     **{p.key_var: f"{p.name} key" for p in BY_NAME.values()},

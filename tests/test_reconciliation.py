@@ -8,7 +8,7 @@ How the books are compared (the fake can only bill calls it finished):
 - `estimated` calls that finished without telling usage (nousage, Gemini embeddings, a
   whisper-1 text answer): the fake still knows the truth (its usage model: a token per word, a
   token per reply chunk; seconds of audio). Measured on this mix: 0.91x..1.42x the truth per
-  row, -6% on their sum; asserted (and stated in the README): 0.8x..1.6x per row, +/-30% on the
+  row, -6% on their sum; asserted (and stated in docs/costing.md): 0.8x..1.6x per row, +/-30% on the
   sum. The estimator counts ~4 characters a token; against a real tokenizer that is -5%..+30%
   on Latin text (relay/cost.py), but the fake counts whole words (~5.5 characters with the
   space in this prose), so text estimates run ~40% high here.
