@@ -1,4 +1,8 @@
-"""Shared fixtures: a real relay app (real DuckDB file in tmp_path) in front of the fake providers."""
+"""Shared fixtures: a real relay app (real DuckDB file in tmp_path) in front of the fake providers.
+
+The fakes listen on a real port (one uvicorn server for the session, serving each test's fresh
+fake app), and the relay reaches them with its production upstream client (relay/providers/
+http1.py), so what these tests exercise is what runs in production."""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -17,7 +20,9 @@ from relay.auth.tokens import issue_token
 from relay.policy import parse_policy
 from relay.settings import Settings
 from testkit.fakes.google import FakeGoogle
+from testkit.fakes.server import serve_asgi
 from testkit.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
+from tests.fake_port import FAKES
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 ADMIN = "admin@example.com"
@@ -30,7 +35,15 @@ POLICY = {
     },
     "salt": {"salted@example.com": "pepper-1"},
 }
-FAKE = "http://fake.test"  # in-process upstream, reached through the transport
+
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fake_server() -> Iterator[None]:
+    with serve_asgi(FAKES) as url:
+        FAKES.url = url
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -56,15 +69,17 @@ def fake_google() -> FakeGoogle:
     return FakeGoogle()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def upstream(fake_google: FakeGoogle) -> Starlette:
-    """The fake providers, plus Google's cert endpoint, as one in-process app."""
+    """This test's fake providers, plus Google's cert endpoint, served on the session's port."""
     app = create_fake_upstream()
     app.router.routes.insert(0, Mount("/google", app=fake_google.certs_app()))
+    FAKES.app = app
     return app
 
 
-def make_settings(tmp_path: Path, base: str = FAKE, **overrides: object) -> Settings:
+def make_settings(tmp_path: Path, base: str | None = None, **overrides: object) -> Settings:
+    base = base or FAKES.url
     values: dict[str, object] = {
         "secret": SECRET,
         "data_dir": tmp_path / "data",
@@ -94,7 +109,7 @@ def make_client(upstream: Starlette) -> Iterator[Callable[..., TestClient]]:
     opened: list[TestClient] = []
 
     def build(settings: Settings) -> TestClient:
-        app = create_app(settings, transport=httpx.ASGITransport(app=upstream))
+        app = create_app(settings)  # the production upstream client, to the fakes' port
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -27,6 +26,7 @@ from relay.auth.tokens import issue_token
 from relay.policy import parse_policy
 from testkit.fakes.upstream import DEFAULT_KEYS
 from tests.conftest import POLICY, SECRET, make_settings
+from tests.fake_port import FAKES
 
 FUZZ = settings(
     max_examples=150, deadline=None,
@@ -108,12 +108,12 @@ def assert_clean(answer: Answer, *secrets: str) -> None:
 
 @pytest.fixture
 def hostile(tmp_path, upstream):
-    """The relay in front of the fake providers. A crash inside the fake (it is not built for
-    hostile input) comes back as the fake's own 500 response, as a real provider's would."""
+    """The relay, with its production upstream client, in front of the fake providers on their
+    port. A crash inside the fake (it is not built for hostile input) comes back as uvicorn's
+    500 response, as a real provider's would."""
     policy = {**POLICY, "budget": {**POLICY["budget"], POOR: {"limit": float(POOR_LIMIT), "days": 1}}}
     settings = make_settings(tmp_path, policy=parse_policy(policy), max_body_bytes=64_000)
-    transport = httpx.ASGITransport(app=upstream, raise_app_exceptions=False)
-    with TestClient(create_app(settings, transport=transport), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -157,7 +157,7 @@ def test_odd_provider_paths_stay_under_the_provider_base(hostile, upstream, path
     for seen in upstream.state.received:
         assert seen["path"].startswith(f"/{name}/")
         assert "/../" not in seen["path"] + "/" and "/./" not in seen["path"] + "/"
-        assert seen["headers"]["host"] == "fake.test"
+        assert seen["headers"]["host"] == FAKES.url.removeprefix("http://")
         assert tok not in json.dumps(seen["headers"])
 
 
@@ -236,7 +236,7 @@ def test_header_tricks_never_break_the_relay(hostile, upstream, extra) -> None:
                         "x-goog-api-key", "x-aipipe-cost", "transfer-encoding"):
             assert dropped not in sent
         assert sent.get("connection") == "keep-alive"  # httpx's own, not the caller's
-        assert sent["host"] == "fake.test"
+        assert sent["host"] == FAKES.url.removeprefix("http://")
 
 
 # -- bodies -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from relay.costing.pricing import PriceTable
 from tests.conftest import auth, provider_part
+from tests.fake_port import FAKES
 
 M = Decimal(1_000_000)
 
@@ -64,7 +65,7 @@ def test_operator_key_replaces_token_and_private_headers_are_dropped(
     assert seen["headers"]["authorization"] == "Bearer sk-test-openai"
     assert "cookie" not in seen["headers"]
     assert "x-forwarded-for" not in seen["headers"]
-    assert seen["headers"]["host"] == "fake.test"
+    assert seen["headers"]["host"] == FAKES.url.removeprefix("http://")
     assert seen["headers"]["openai-beta"] == "assistants=v2"  # provider headers pass
     assert tok not in json.dumps(seen["headers"]) and tok.encode() not in seen["body"]
 
