@@ -13,6 +13,7 @@ import pytest
 from bench import run
 from bench.probe import Connection, percentile
 from bench.upstream import CHUNKS
+from tests.tools import need
 
 BODY = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]%b}'
 
@@ -103,10 +104,10 @@ def test_render_marks_goals_met_and_missed() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="Debian's wrk is not installed")
 def test_a_tiny_full_run_relays_every_call(tmp_path) -> None:
     """One short run of the whole bench: the relay starts, answers every wrk call without
     errors, records each call once in its log, and the report is written."""
+    need(shutil.which("wrk") is not None, "Debian's wrk (bash scripts/setup.sh --browser)")
     out = tmp_path / "latest.md"
     proc = subprocess.run(
         [run.sys.executable, str(run.HERE / "run.py"), "--duration", "1", "--conns", "4",

@@ -15,10 +15,15 @@ from starlette.testclient import TestClient
 from relay.policy import parse_policy
 from relay.routes.pages import PAGES, Page, page_routes
 from relay.settings import Settings
+from tests.tools import need
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_RUNTIME = (ROOT / "web/node_modules/@pyscript/core/package.json").is_file()
-needs_runtime = pytest.mark.skipif(not HAS_RUNTIME, reason="needs web/node_modules (npm ci)")
+
+
+@pytest.fixture
+def needs_runtime() -> None:
+    need(HAS_RUNTIME, "web/node_modules (bash scripts/setup.sh)")
 
 
 def make_settings(tmp_path: Path, **changes: object) -> Settings:
@@ -94,7 +99,7 @@ def test_favicon(tmp_path: Path) -> None:
     assert response.status_code == 200 and response.content[:4] == b"\x00\x00\x01\x00"
 
 
-@needs_runtime
+@pytest.mark.usefixtures("needs_runtime")
 def test_runtime_caching(tmp_path: Path) -> None:
     """Versioned runtime URLs (what pages use) are cached for good; the unversioned path
     works too but revalidates; wasm is served as application/wasm."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import need
+
 ROOT = Path(__file__).resolve().parents[1]
 WEB_PY = ROOT / "web" / "py"
 MPY = ROOT / "web/node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs"
@@ -59,8 +61,8 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def node() -> str:
     node = shutil.which("node")
-    if not node or not MPY.is_file():
-        pytest.skip("needs node and web/node_modules (bash scripts/setup.sh)")
+    need(bool(node) and MPY.is_file(), "node and web/node_modules (bash scripts/setup.sh)")
+    assert node is not None
     return node
 
 
