@@ -219,9 +219,9 @@ def test_client_leaving_mid_stream_releases_its_reservation(live: Live) -> None:
 
 
 def test_client_leaving_is_recorded_at_once_not_at_garbage_collection(live: Live) -> None:
-    """An abandoned stream is recorded and its reservation released promptly (within 1.5 s, with
-    the cyclic garbage collector off): the relay closes the tee itself rather than leaving it
-    to be finalised whenever the collector gets to it."""
+    """An abandoned stream is recorded and its reservation released with the cyclic garbage
+    collector off: the relay closes the tee itself rather than leaving it to be finalised
+    whenever the collector gets to it (which, disabled, it never does)."""
     headers = {**auth(live.token), "x-fake": "slow", "x-fake-delay": "100", "x-fake-chunks": "50"}
     gc.disable()
     try:
@@ -230,7 +230,7 @@ def test_client_leaving_is_recorded_at_once_not_at_garbage_collection(live: Live
             for line in r.iter_lines():
                 if '"content": "Hello' in line:
                     break
-        assert [row["outcome"] for row in live.rows(1, timeout=1.5)] == ["aborted"]
+        assert [row["outcome"] for row in live.rows(1, timeout=10)] == ["aborted"]
         assert live.app.state.budgets.reserved() == 0
     finally:
         gc.enable()

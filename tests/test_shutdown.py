@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -63,6 +63,13 @@ class Stream(threading.Thread):
             self.first.set()
 
 
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
 def _refuses_connections(url: str, timeout: float = 5) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,8 +106,10 @@ def test_sigterm_lets_streams_finish_and_flushes_the_ledger(
     else:
         relay.proc.send_signal(signal.SIGTERM)
     assert _refuses_connections(relay.url)
-    time.sleep(0.3)
-    assert worker in children(relay.proc.pid)  # still there while the streams finish
+    # Once every stream has moved on since the signal, the worker has had it too: still there.
+    sizes = [len(s.text) for s in streams]
+    _wait(lambda: all(len(s.text) > n for s, n in zip(streams, sizes, strict=True)), 10)
+    assert worker in children(relay.proc.pid)
     for s in streams:
         s.join(20)
         assert s.error is None and provider_part(s.text).endswith("data: [DONE]")

@@ -82,3 +82,17 @@ def test_missing_token_message(tmp_path) -> None:
     """No token at all: the SPEC's message."""
     with pytest.raises(Unauthorized, match="Missing Authorization: Bearer token"):
         TokenVerifier(make_settings(tmp_path)).caller(None)
+
+
+def test_token_lifetime_comes_from_the_environment(tmp_path) -> None:
+    """AIPIPE_TOKEN_DAYS, as an operator sets it, gives issued tokens an `exp` that many days
+    out; a token past it is refused."""
+    from relay.settings import load_settings
+
+    s = load_settings({"AIPIPE_SECRET": SECRET, "AIPIPE_TOKEN_DAYS": "0.5"}, cwd=tmp_path)
+    assert s.token_days == 0.5
+    claims = jwt.decode(issue_token(s, "a@example.com"), SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 43200
+    old = issue_token(s, "a@example.com", now=time.time() - 43201)
+    with pytest.raises(Unauthorized, match="expired"):
+        TokenVerifier(s).verify(old)

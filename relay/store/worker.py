@@ -69,6 +69,11 @@ class LedgerProcess:
         return self._proc is not None
 
     @property
+    def retry_in(self) -> float:
+        """Seconds until the next start may be tried (0 when one may be tried now)."""
+        return max(0.0, self._retry_at - time.monotonic()) if self._proc is None else 0.0
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
