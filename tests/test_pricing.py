@@ -44,10 +44,11 @@ def test_shipped_table_prices_every_mainstream_model(
 
 
 def test_shipped_entries_cite_the_provider_pricing_pages(table: PriceTable) -> None:
-    """Each OpenAI/Gemini entry names its provider's pricing page (the demo model excepted)."""
+    """Each entry names its provider's pricing page (the demo model excepted)."""
     pages = {
         "openai": "https://platform.openai.com/docs/pricing",
         "gemini": "https://ai.google.dev/gemini-api/docs/pricing",
+        "anthropic": "https://docs.claude.com/en/docs/about-claude/pricing",
     }
     for provider, model, price in table.entries():
         if model == "aipipe-demo":

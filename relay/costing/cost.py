@@ -61,6 +61,7 @@ def _token_cost(p: Price, u: Usage) -> Decimal | None:
     inp = u.input_tokens
     cached = min(u.cached_input_tokens, inp)
     write = min(u.cache_write_tokens, inp - cached)
+    write_1h = min(u.cache_write_1h_tokens, write)
     audio_in = min(u.audio_input_tokens, inp - cached - write)
     image_in = min(u.image_input_tokens, inp - cached - write - audio_in)
     text_in = inp - cached - write - audio_in - image_in
@@ -71,7 +72,8 @@ def _token_cost(p: Price, u: Usage) -> Decimal | None:
     buckets = (
         (text_in, p.input),
         (cached, _first(p.cached_input, p.input)),
-        (write, _first(p.cache_write, p.input)),
+        (write - write_1h, _first(p.cache_write, p.input)),
+        (write_1h, _first(p.cache_write_1h, p.cache_write, p.input)),
         (audio_in, _first(p.audio_input, p.input)),
         (image_in, _first(p.image_input, p.input)),
         (text_out, p.output),
@@ -145,7 +147,10 @@ def reserve_estimate(price: Price, input_tokens: int, max_output_tokens: int) ->
     """An upper-bound cost to hold against the budget before a call: the prompt at the
     dearest input price and `max_output_tokens` at the dearest output price of the tier."""
     p = price.for_prompt(input_tokens)
-    in_rates = [r for r in (p.input, p.audio_input, p.image_input, p.cache_write) if r is not None]
+    in_rates = [
+        r for r in (p.input, p.audio_input, p.image_input, p.cache_write, p.cache_write_1h)
+        if r is not None
+    ]
     out_rates = [r for r in (p.output, p.audio_output, p.image_output) if r is not None]
     total = (
         max(input_tokens, 0) * max(in_rates, default=Decimal(0))

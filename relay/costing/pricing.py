@@ -17,6 +17,7 @@ PRICE_FIELDS = (
     "output",
     "cached_input",
     "cache_write",
+    "cache_write_1h",
     "audio_input",
     "audio_output",
     "image_input",
@@ -26,7 +27,7 @@ PRICE_FIELDS = (
     "per_1m_chars",
     "per_request",
 )
-_TOKEN_FIELDS = PRICE_FIELDS[:8]
+_TOKEN_FIELDS = PRICE_FIELDS[:9]  # input … image_output: the fields priced per token
 _META_FIELDS = ("source", "date", "note", "long_context_threshold", "long_context")
 
 # A name's rest after a priced base counts as a version only if every `-` part is one of these:
@@ -47,6 +48,7 @@ class Price:
     output: Decimal | None = None
     cached_input: Decimal | None = None
     cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
     audio_input: Decimal | None = None
     audio_output: Decimal | None = None
     image_input: Decimal | None = None

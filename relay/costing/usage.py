@@ -19,6 +19,8 @@ class Usage:
       `prompt_tokens` / `input_tokens`).
       - `cached_input_tokens` ⊂ input: read from the provider's prompt cache (any modality).
       - `cache_write_tokens` ⊂ input: written to the cache on this call.
+        - `cache_write_1h_tokens` ⊂ cache writes: kept for an hour (Anthropic bills them
+          dearer than the default five-minute writes).
       - `audio_input_tokens` ⊂ input: audio tokens *not* read from the cache.
       - `image_input_tokens` ⊂ input: image tokens *not* read from the cache.
       - the rest are plain text input tokens.
@@ -45,6 +47,7 @@ class Usage:
     output_tokens: int = 0
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     reasoning_tokens: int = 0
     audio_input_tokens: int = 0
     audio_output_tokens: int = 0
@@ -67,10 +70,16 @@ def usage_from_json(provider: str, body: Any) -> Usage | None:
     Understands: OpenAI chat completions, Responses API (and its `response.*` stream events),
     embeddings, images (GPT Image tokens, or a DALL·E image count), transcription/translation
     (`usage` of type `tokens` or `duration`, or verbose_json `duration`); OpenRouter (the
-    OpenAI shape plus `usage.cost`); Gemini `usageMetadata`.
+    OpenAI shape plus `usage.cost`); Gemini `usageMetadata`; Anthropic Messages (`usage` of a
+    message, of a `message_start` event's message, or of a `message_delta` event).
     """
     if not isinstance(body, dict):
         return None
+    if provider == "anthropic":
+        usage = body.get("usage")
+        if not isinstance(usage, dict):
+            usage = _dict(_dict(body.get("message")).get("usage"))  # message_start
+        return _anthropic(usage) if usage else None
     meta = body.get("usageMetadata")
     if isinstance(meta, dict):
         return _gemini(meta)
@@ -123,6 +132,22 @@ def _openai(provider: str, u: dict[str, Any], body: dict[str, Any]) -> Usage | N
         image_output_tokens=image_out,
         images=images,
         reported_cost=_reported_cost(u) if provider.lower() == "openrouter" else None,
+    )
+
+
+def _anthropic(u: dict[str, Any]) -> Usage:
+    """Anthropic Messages usage (https://docs.claude.com/en/api/messages): `input_tokens`
+    counts only the input after the last cache breakpoint; cache reads and writes come on top."""
+    read = _int(u.get("cache_read_input_tokens"))
+    write = _int(u.get("cache_creation_input_tokens"))
+    split = _dict(u.get("cache_creation"))
+    write_1h = min(_int(split.get("ephemeral_1h_input_tokens")), write)
+    return Usage(
+        input_tokens=_int(u.get("input_tokens")) + read + write,
+        output_tokens=_int(u.get("output_tokens")),
+        cached_input_tokens=read,
+        cache_write_tokens=write,
+        cache_write_1h_tokens=write_1h,
     )
 
 

@@ -9,8 +9,9 @@ measures text deltas with a regex, never a JSON parse. Each byte is looked at a 
 of times (no re-scan of what came before).
 
 Formats: Server-Sent Events (`data:` and `event:` lines, `:` comments, `[DONE]`, CRLF or LF)
-from OpenAI chat completions, the Responses API, OpenRouter and Gemini `alt=sse`; Gemini's
-default stream (one JSON array, elements arriving over time); a plain JSON body.
+from OpenAI chat completions, the Responses API, OpenRouter, Gemini `alt=sse` and Anthropic
+Messages; Gemini's default stream (one JSON array, elements arriving over time); a plain JSON
+body.
 Each `data:` line is taken as one event (no provider splits JSON over several `data:` lines).
 """
 
@@ -19,10 +20,13 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from relay.costing.cost import estimate_tokens
 from relay.costing.usage import Usage, usage_from_json
+from relay.providers.stream_text import error_of, gemini_text, text_len, walk_text
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)  # exact reported costs
 _JSON_WS = " \t\r\n"
@@ -40,32 +44,40 @@ _OPENAI_TEXT = (b'"content"', b'"reasoning"', b'"reasoning_content"', b'"refusal
 _CONTENT = (b'"content"',)
 _RESPONSES_TEXT = (b'"delta"',)
 _GEMINI_TEXT = (b'"text"',)
+# Anthropic deltas: text_delta `text`, thinking_delta `thinking`, input_json_delta `partial_json`.
+_ANTHROPIC_TEXT = (b'"text"', b'"thinking"', b'"partial_json"')
 _OPENAI_KEYS = frozenset({"content", "reasoning", "reasoning_content", "refusal", "arguments"})
 _GEMINI_KEYS = frozenset({"text"})
+_ANTHROPIC_KEYS = frozenset({"text", "thinking"})
 
 
 class StreamUsageReader:
     """Fed raw response bytes as they stream; tells what the call used.
 
     `usage` is the last usage the stream reported (Gemini and OpenRouter report cumulative
-    totals, so the last one counts once — never a sum); `output_chars` the characters of
-    output text deltas seen; `model` the model the provider reported; `error` an error event
-    seen mid-stream; `done` whether the stream's end marker arrived. Call `close()` when the
-    stream ends so a last line without a newline is read too.
+    totals, so the last one counts once — never a sum; Anthropic reports the input in
+    `message_start` and the running output in each `message_delta`, so those two combine);
+    `output_chars` the characters of output text deltas seen; `model` the model the provider
+    reported; `error` an error event seen mid-stream; `done` whether the stream's end marker
+    arrived. Call `close()` when the stream ends so a last line without a newline is read too.
     """
 
     __slots__ = (
-        "_array", "_chars", "_done", "_error", "_error_raw", "_event", "_gemini", "_json",
-        "_keys", "_line", "_mode", "_model", "_parsed_raw", "_pending", "_pending_size",
-        "_provider", "_seen", "_tried", "_usage", "_usage_key", "_usage_raw", "_usage_value",
-        "_utf8",
+        "_anthropic", "_array", "_chars", "_done", "_error", "_error_raw", "_event", "_gemini",
+        "_json", "_keys", "_line", "_mode", "_model", "_parsed_raw", "_pending", "_pending_size",
+        "_provider", "_seen", "_start_raw", "_tried", "_usage", "_usage_key", "_usage_raw",
+        "_usage_value", "_utf8",
     )
 
     def __init__(self, provider: str) -> None:
         self._provider = provider
         self._gemini = provider.lower().startswith("gemini")
+        self._anthropic = provider == "anthropic"
         self._usage_key = b'"usageMetadata"' if self._gemini else b'"usage"'
-        self._keys = _GEMINI_KEYS if self._gemini else _OPENAI_KEYS
+        self._keys = (
+            _GEMINI_KEYS if self._gemini else _ANTHROPIC_KEYS if self._anthropic else _OPENAI_KEYS
+        )
+        self._start_raw: bytes | None = None  # Anthropic's message_start: the input usage
         self._mode = ""  # "sse" | "array" | "json" | "off", chosen by the first byte
         self._line: list[bytes] = []  # pieces of the current, unfinished SSE line
         self._event = b""  # the SSE `event:` name of the event being read
@@ -157,8 +169,10 @@ class StreamUsageReader:
         event = self._event
         if not event and data[:9] == b'{"type":"':  # Responses API without event lines
             event = data[9 : data.find(b'"', 9)]
-        if event == b"response.completed":
+        if event == b"response.completed" or event == b"message_stop":
             self._done = True
+        elif event == b"message_start":
+            self._start_raw = data
         self._pending.append((event, data))
         self._pending_size += len(data)
         if self._pending_size > _PENDING_LIMIT:
@@ -182,6 +196,8 @@ class StreamUsageReader:
                 self._model = found.group(1).decode("utf-8", "replace")
         if self._gemini:
             keys = _GEMINI_TEXT
+        elif self._anthropic:
+            keys = _ANTHROPIC_TEXT
         elif event[:9] == b"response.":
             if event[-6:] != b".delta":
                 return  # Responses API summaries repeat the text of the deltas
@@ -200,7 +216,7 @@ class StreamUsageReader:
                 at += len(key)
                 found = _STRING_AFTER.match(data, at)
                 if found:
-                    self._chars += _text_len(found.group(1))
+                    self._chars += text_len(found.group(1))
                     at = found.end()
                 at = data.find(key, at)
 
@@ -263,7 +279,7 @@ class StreamUsageReader:
             model = value.get("modelVersion") or value.get("model")
             if isinstance(model, str):
                 self._model = model
-        self._chars += _gemini_text(value) if self._gemini else _walk_text(value, self._keys)
+        self._chars += gemini_text(value) if self._gemini else walk_text(value, self._keys)
 
     # -- results ---------------------------------------------------------------------------
 
@@ -294,7 +310,14 @@ class StreamUsageReader:
                 value = json.loads(raw, parse_float=Decimal)
             except ValueError:
                 return self._usage  # a malformed event: keep the usage read before it
+            if self._anthropic and self._start_raw is not None and raw is not self._start_raw:
+                value = _anthropic_total(self._start_raw, value)
             found = usage_from_json(self._provider, value)
+            if found is not None and self._anthropic and raw is self._start_raw:
+                # Only message_start came (the stream was cut): its output count is a
+                # placeholder, so the output is estimated from the text that did arrive.
+                streamed = estimate_tokens(self.output_chars)
+                found = replace(found, output_tokens=max(found.output_tokens, streamed), estimated=True)
             if found is not None:
                 self._usage = found
         return self._usage
@@ -325,8 +348,8 @@ class StreamUsageReader:
 
     @property
     def done(self) -> bool:
-        """Whether the stream's end marker (`[DONE]`, `response.completed`, the array's `]`)
-        arrived. Gemini's alt=sse stream has no end marker, so it stays False there."""
+        """Whether the stream's end marker (`[DONE]`, `response.completed`, `message_stop`,
+        the array's `]`) arrived. Gemini's alt=sse stream has no end marker, so it stays False there."""
         self._sync()
         return self._done
 
@@ -340,8 +363,23 @@ class StreamUsageReader:
                 value = json.loads(self._error_raw, parse_float=Decimal)
             except ValueError:
                 return {"message": self._error_raw.decode("utf-8", "replace")[:500]}
-            self._error = _error_of(value)
+            self._error = error_of(value)
         return self._error
+
+
+def _anthropic_total(start: bytes, delta: Any) -> Any:
+    """A `message_delta`'s usage completed with the input counts of `message_start` (a delta
+    carries the running output; newer deltas repeat input counts, which then win)."""
+    try:
+        begun = json.loads(start, parse_float=Decimal)
+    except ValueError:
+        return delta
+    message = begun.get("message") if isinstance(begun, dict) else None
+    first = message.get("usage") if isinstance(message, dict) else None
+    last = delta.get("usage") if isinstance(delta, dict) else None
+    if not isinstance(first, dict) or not isinstance(last, dict):
+        return delta
+    return {"usage": {**first, **{k: v for k, v in last.items() if v is not None}}}
 
 
 def _has_object(data: bytes, key: bytes) -> bool:
@@ -356,51 +394,3 @@ def _has_object(data: bytes, key: bytes) -> bool:
             return True
         at = data.find(key, at)
     return False
-
-
-def _error_of(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        return {"message": str(value)[:500]}
-    if isinstance(value.get("error"), dict):
-        return value["error"]  # OpenAI / OpenRouter / Gemini {"error": {...}}
-    response = value.get("response")
-    if isinstance(response, dict) and isinstance(response.get("error"), dict):
-        return response["error"]  # Responses API `response.failed`
-    return value  # Responses API `error` event: the event is the error
-
-
-def _text_len(raw: bytes) -> int:
-    """Characters of a JSON string literal's body, decoding escapes only when present."""
-    if raw.find(b"\\") >= 0:
-        try:
-            return len(json.loads(b'"' + raw + b'"'))
-        except ValueError:
-            return len(raw)
-    return len(raw) if raw.isascii() else len(raw.decode("utf-8", "replace"))
-
-
-def _gemini_text(value: dict[str, Any]) -> int:
-    """Characters of `candidates[].content.parts[].text` in one Gemini response element."""
-    total = 0
-    for candidate in value.get("candidates") or ():
-        content = candidate.get("content") if isinstance(candidate, dict) else None
-        for part in (content.get("parts") or ()) if isinstance(content, dict) else ():
-            text = part.get("text") if isinstance(part, dict) else None
-            if isinstance(text, str):
-                total += len(text)
-    return total
-
-
-def _walk_text(value: Any, keys: frozenset[str]) -> int:
-    if isinstance(value, dict):
-        total = 0
-        for k, v in value.items():
-            if isinstance(v, str):
-                if k in keys:
-                    total += len(v)
-            elif k != "usageMetadata" and k != "usage":
-                total += _walk_text(v, keys)
-        return total
-    if isinstance(value, list):
-        return sum(_walk_text(v, keys) for v in value)
-    return 0
