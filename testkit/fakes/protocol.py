@@ -19,8 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 DEFAULT_KEYS = {
-    "openai": "sk-test-openai", "openrouter": "sk-or-test", "gemini": "AIza-test-gemini"}
-BEHAVIOURS = ("slow", "error500", "error429", "break", "silent", "nousage", "leakkey", "cached")
+    "openai": "sk-test-openai", "openrouter": "sk-or-test", "gemini": "AIza-test-gemini",
+    "anthropic": "sk-ant-test-anthropic"}
+BEHAVIOURS = ("slow", "error500", "error429", "break", "silent", "nousage", "leakkey", "cached",
+              "streamerror")
 WORDS = ("Hello", "from", "the", "fake", "upstream", "streaming", "reply", "number")
 # OpenRouter prices per token, as strings like its /models list; unlisted models use DEFAULT_PRICE.
 OPENROUTER_PRICES = {
@@ -34,6 +36,8 @@ DEFAULT_PRICE = ("0.000001", "0.000002")
 OPENAI_MODELS = ("gpt-4o-mini", "gpt-4.1-nano", "o4-mini", "text-embedding-3-small", "whisper-1")
 GEMINI_MODELS = (
     "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash", "text-embedding-004")
+ANTHROPIC_MODELS = (
+    "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805")
 
 
 class FakeStreamBroken(RuntimeError):
@@ -78,6 +82,8 @@ def sse(obj: Any, event: str | None = None, sep: str = "\n\n") -> bytes:
 def key_of(request: Request, provider: str) -> str:
     if provider == "gemini":
         return request.headers.get("x-goog-api-key") or request.query_params.get("key", "")
+    if provider == "anthropic" and request.headers.get("x-api-key"):
+        return request.headers["x-api-key"]  # older SDKs; newer ones send a Bearer key
     auth = request.headers.get("authorization", "")
     return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
 
@@ -91,6 +97,12 @@ def provider_error(
                                 "param": None, "code": code}
     elif provider == "openrouter":
         body = {"message": message, "code": status}
+    elif provider == "anthropic":
+        kinds = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error",
+                 500: "api_error", 529: "overloaded_error"}
+        return JSONResponse({"type": "error", "error": {
+            "type": kinds.get(status, "invalid_request_error"), "message": message}},
+            status_code=status)
     else:
         body = {"code": status, "message": message, "status": kind or "INVALID_ARGUMENT"}
     return JSONResponse({"error": body}, status_code=status)
@@ -110,6 +122,8 @@ def auth_error(provider: str, key: str) -> Response:
     if provider == "openrouter":
         message = "User not found." if key else "No auth credentials found"
         return provider_error("openrouter", 401, message)
+    if provider == "anthropic":
+        return provider_error("anthropic", 401, "invalid x-api-key")
     return provider_error(
         "gemini", 401, "API key not valid. Please pass a valid API key.", "UNAUTHENTICATED")
 

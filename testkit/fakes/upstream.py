@@ -1,10 +1,12 @@
-"""A fake upstream speaking OpenAI, OpenRouter and Gemini under `/openai`, `/openrouter`, `/gemini`.
+"""A fake upstream speaking OpenAI, OpenRouter, Gemini and Anthropic under `/openai`, `/openrouter`,
+`/gemini` and `/anthropic`.
 
 Behaviours are chosen by the `x-fake` header (comma/space separated) or by the word appearing in
 the model name, so SDK clients and browsers can both trigger them:
 `slow` (chunks `x-fake-delay` ms apart, default 100), `error500`, `error429`, `break` (the body is
 cut mid-way and the connection dropped), `silent` (never answers), `nousage` (no usage reported),
-`leakkey` (a 400 whose body holds the full key received), `cached` (half the prompt is cached).
+`leakkey` (a 400 whose body holds the full key received), `cached` (half the prompt is cached),
+`streamerror` (Anthropic: an `error` event mid-stream).
 Streams carry `x-fake-chunks` content chunks (default 5); the reply has one token per chunk and the
 prompt one token per word (min 1). `app.state.received` records every request,
 `app.state.billed` every completed call (usage exactly as told to the client).
@@ -22,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .anthropic_api import anthropic_dispatch
 from .gemini_api import gemini_dispatch
 from .openai_api import OPENAI_ROUTES, OPENROUTER_ROUTES
 from .protocol import (
@@ -82,6 +85,8 @@ async def _handle(request: Request) -> Response:
         return provider_error(provider, 400, f"Request rejected for API key {key} (fake leak)")
     if provider == "gemini":
         response = gemini_dispatch(call)
+    elif provider == "anthropic":
+        response = anthropic_dispatch(call)
     else:
         table = OPENAI_ROUTES if provider == "openai" else OPENROUTER_ROUTES
         handler = table.get((request.method, sub))
