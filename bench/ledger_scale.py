@@ -34,6 +34,7 @@ from bench.docs import place
 from bench.run import rss_mb
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "results" / "ledger.md"  # a run written here also updates docs/performance.md
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 
 # One row per request, spread over users and dates that end today (so budget windows see them):
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100000,1000000,10000000")
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "ledger.md")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # child: build this file
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # child: measure it
     args = parser.parse_args(argv)
@@ -204,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results, args.users, args.days)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    place("ledger", text)  # the figures docs/performance.md shows
+    if args.out == DEFAULT_OUT:  # a real run (not a smoke test): the figures the docs show
+        place("ledger", text)
     print(text)
     return 0
 
