@@ -138,6 +138,7 @@ class Call:
     behaviours: set[str] = field(default_factory=set)
     chunks: int = 5
     delay: float = 0.1
+    pace: float = 0.0  # seconds between stream pieces without `slow` (the app's `pace`)
 
     def bill(self, usage: dict[str, Any] | None, stream: bool, cost: Decimal | None = None) -> None:
         self.app.state.billed.append({"provider": self.provider, "model": self.model,
@@ -155,10 +156,12 @@ class Call:
                on_done: Callable[[], None]) -> Response:
         cut = cut_after if "break" in self.behaviours else None
 
+        gap = self.delay if "slow" in self.behaviours else self.pace
+
         async def body() -> AsyncIterator[bytes]:
             for i, piece in enumerate(pieces):
-                if i and "slow" in self.behaviours:
-                    await asyncio.sleep(self.delay)
+                if i and gap:
+                    await asyncio.sleep(gap)
                 yield piece
                 if cut is not None and i + 1 >= cut:
                     raise FakeStreamBroken(f"fake upstream cut the stream after {cut} pieces")
