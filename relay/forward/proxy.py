@@ -195,7 +195,8 @@ class Relay:
         except BaseException:
             self.budgets.settle(reservation)
             raise
-        if call.stream or not is_json(resp):
+        # An error is read whole, streamed request or not: a client gets a complete JSON error.
+        if resp.status_code < 400 and (call.stream or not is_json(resp)):
             return self.answers.stream(call, resp, price, reservation)
         return await self.answers.buffered(call, resp, price, reservation)
 
