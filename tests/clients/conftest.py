@@ -7,7 +7,13 @@ so a test can tell a stream that reached the client piece by piece from one that
 Each test signs in as its own user, so the ledger rows it reads back are its own.
 
 Each client is configured the way its own documentation tells users to set a custom base URL and
-key — no extra headers, no test hooks in the client.
+key — no extra headers, no test hooks in the client. One file per client: openai (Python), the
+openai npm package (node/), llm, google-genai, langchain-openai, litellm; the keyless `--dev`
+relay and the README's examples; plain `fetch` through aipipe.js is in tests/e2e. docs/clients.md
+is the table of what works.
+
+Next: the anthropic SDK, with the `/anthropic` route (issue 17) — `test_anthropic.py` here, its
+key and `AIPIPE_ANTHROPIC_BASE` (the fake's `/anthropic`) added to the `stack` environment below.
 """
 
 from __future__ import annotations
