@@ -5,11 +5,16 @@ whole JSON error."""
 from __future__ import annotations
 
 import json
+import time
 
+import httpx
 import pytest
 
+from relay.app import create_app
+from relay.auth.tokens import issue_token
 from relay.providers.usage_chunk import UsageChunkFilter
-from tests.conftest import auth, provider_part
+from testkit.fakes import create_fake_upstream, serve_asgi
+from tests.conftest import auth, make_settings, provider_part
 from tests.test_proxy import chat, ledger
 
 ROLE = b'data: {"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":null}'
@@ -104,3 +109,33 @@ def test_streamed_request_the_provider_refuses_is_a_whole_json_error(
     assert "sk-test-openai" not in r.text
     [row] = ledger(client)
     assert (row["outcome"], row["cost"], row["streamed"]) == ("error", 0, True)
+
+
+@pytest.fixture
+def live(tmp_path):
+    """The relay and the fake providers on real ports (a client can leave mid-answer)."""
+    upstream = create_fake_upstream()
+    with serve_asgi(upstream) as up:
+        settings = make_settings(tmp_path, base=up)
+        app = create_app(settings)
+        with serve_asgi(app) as relay:
+            yield relay, issue_token(settings, "student@example.com"), app
+
+
+def test_client_that_leaves_after_the_end_marker_got_a_whole_answer(live) -> None:
+    """The openai SDK closes the connection as soon as it reads `data: [DONE]`; the provider may
+    close its side later. The answer was whole: recorded `ok` at its computed cost, not
+    `aborted`."""
+    relay, tok, app = live
+    headers = {"authorization": f"Bearer {tok}", "x-fake": "linger", "x-fake-delay": "1500"}
+    with httpx.stream("POST", f"{relay}/openai/v1/chat/completions", json=chat(stream=True),
+                      headers=headers, timeout=30) as r:
+        for line in r.iter_lines():
+            if line == "data: [DONE]":
+                break
+    rows: list = []
+    deadline = time.monotonic() + 10
+    while not rows and time.monotonic() < deadline:
+        rows = app.state.store.query("SELECT outcome, cost_source, output_tokens FROM requests")
+        time.sleep(0.05)
+    assert rows == [("ok", "computed", 5)]

@@ -117,6 +117,10 @@ class Answers:
         finally:
             # Record before any await: a cancelled (client gone) generator may not await again.
             if settled is None:
+                if outcome == "aborted" and reader.done:
+                    # The end marker went out: the answer was whole. A client may close as soon
+                    # as it reads it (the openai SDK does), before the provider closes.
+                    outcome = "ok"
                 self._settle_stream(call, reader, outcome, status, sent, price, reservation)
             with anyio.CancelScope(shield=True):
                 await resp.aclose()

@@ -20,7 +20,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 DEFAULT_KEYS = {
     "openai": "sk-test-openai", "openrouter": "sk-or-test", "gemini": "AIza-test-gemini"}
-BEHAVIOURS = ("slow", "error500", "error429", "break", "silent", "nousage", "leakkey", "cached")
+BEHAVIOURS = ("slow", "error500", "error429", "break", "silent", "nousage", "leakkey", "cached",
+              "linger")
 WORDS = ("Hello", "from", "the", "fake", "upstream", "streaming", "reply", "number")
 # OpenRouter prices per token, as strings like its /models list; unlisted models use DEFAULT_PRICE.
 OPENROUTER_PRICES = {
@@ -166,6 +167,8 @@ class Call:
                 if cut is not None and i + 1 >= cut:
                     raise FakeStreamBroken(f"fake upstream cut the stream after {cut} pieces")
             on_done()
+            if "linger" in self.behaviours:  # the answer is whole; the connection closes late
+                await asyncio.sleep(self.delay)
 
         return StreamingResponse(body(), media_type=media_type)
 

@@ -4,7 +4,8 @@ Behaviours are chosen by the `x-fake` header (comma/space separated) or by the w
 the model name, so SDK clients and browsers can both trigger them:
 `slow` (chunks `x-fake-delay` ms apart, default 100), `error500`, `error429`, `break` (the body is
 cut mid-way and the connection dropped), `silent` (never answers), `nousage` (no usage reported),
-`leakkey` (a 400 whose body holds the full key received), `cached` (half the prompt is cached).
+`leakkey` (a 400 whose body holds the full key received), `cached` (half the prompt is cached),
+`linger` (a stream's connection stays open `x-fake-delay` ms after its last piece).
 Streams carry `x-fake-chunks` content chunks (default 5); the reply has one token per chunk and the
 prompt one token per word (min 1). `create_fake_upstream(pace=s)` spaces every stream's pieces `s`
 seconds apart, as a real model's tokens arrive (clients configured as users configure them send
