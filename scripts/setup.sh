@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent set-up: Python venv with the package and its extras, the pages' npm runtime
-# (PyScript, Pyodide, chart and Markdown libraries), and with --browser Debian's Chromium.
+# Idempotent set-up: Python venv with the package and its extras (the client suite's SDKs too),
+# the pages' npm runtime (PyScript, Pyodide, chart and Markdown libraries), the openai npm package
+# for tests/clients, and with --browser Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ stamp=.venv/.aipipe-installed
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test,notebooks]'
+  .venv/bin/pip install -q -e '.[test,notebooks,clients]'
   echo "$want" > "$stamp"
 fi
 
@@ -22,6 +23,15 @@ if [ -f web/package.json ]; then
     (cd web && npm ci --no-audit --no-fund --loglevel=error)
     echo "$wwant" > "$wstamp"
   fi
+fi
+
+# The client suite's Node side (tests/clients/node): the openai npm package, from its lockfile.
+cstamp=tests/clients/node/node_modules/.aipipe-installed
+cwant=$(cat tests/clients/node/package.json tests/clients/node/package-lock.json | sha256sum | cut -d' ' -f1)
+if [ ! -f "$cstamp" ] || [ "$(cat "$cstamp")" != "$cwant" ]; then
+  echo "setup: npm ci in tests/clients/node (the openai npm package for the client suite)"
+  (cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$cwant" > "$cstamp"
 fi
 
 # Tests also need Debian's Chromium (browser tests) and wrk (the benchmark's smoke test).

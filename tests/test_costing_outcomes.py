@@ -239,7 +239,6 @@ def test_openai_sdk_streams_unaffected_by_the_comment(client, token) -> None:
                         http_client=client)
     chunks = list(sdk.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True))
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello from the fake upstream"
     events = list(sdk.responses.create(model="gpt-4o-mini", input="hi", stream=True))
     assert events[-1].type == "response.completed"

@@ -19,7 +19,8 @@ def sdk(client, token):
 
 
 def test_chat_plain_and_streamed(sdk) -> None:
-    """Chat completions work plain and streamed; the stream carries the usage the relay asked for."""
+    """Chat completions work plain and streamed; the usage chunk the relay asked for is not
+    forwarded (every chunk has a choice), and one the client asks for is."""
     c = sdk()
     reply = c.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
@@ -31,9 +32,15 @@ def test_chat_plain_and_streamed(sdk) -> None:
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
         )
     )
-    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
-    assert text
-    assert chunks[-1].usage is not None  # include_usage was injected by the relay
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks)
+    assert all(ch.usage is None for ch in chunks)
+    asked = list(
+        c.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert asked[-1].choices == [] and asked[-1].usage is not None
 
 
 def test_responses_and_embeddings(sdk) -> None:

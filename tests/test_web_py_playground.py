@@ -166,7 +166,8 @@ def test_request_carries_system_history_and_provider_specific_limit() -> None:
     openrouter = dict(chat.request_body("openrouter", "x/y", messages, None, 10))
     assert openrouter["max_tokens"] == 10 and "temperature" not in openrouter
     assert json.loads(chat.body_json(chat.request_body("openai", "m", messages))) == {
-        "model": "m", "messages": messages, "stream": True}
+        "model": "m", "messages": messages, "stream": True,
+        "stream_options": {"include_usage": True}}  # the page shows the tokens
 
 
 def test_code_messages_show_the_typed_or_the_last_request() -> None:

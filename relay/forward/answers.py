@@ -21,6 +21,7 @@ from relay.forward.call import Call
 from relay.forward.estimates import answer_chars, request_usage, usage_of
 from relay.forward.passthrough import ClosingStream, cost_comment, mask_keys, response_headers
 from relay.providers.sse import StreamUsageReader
+from relay.providers.usage_chunk import UsageChunkFilter
 from relay.store import Store
 
 
@@ -84,29 +85,42 @@ class Answers:
         outcome, status, sent, tail = "aborted", resp.status_code, 0, b"\n\n"
         if resp.status_code >= 400:
             outcome = "error"
+        # The usage chunk the relay asked for (not the client) is read, not forwarded.
+        hidden = UsageChunkFilter() if is_sse and call.usage_chunk_hidden else None
         settled: tuple[Decimal, str] | None = None
         try:
+            broke = b""
             try:
                 async for chunk in resp.aiter_raw():
                     reader.feed(chunk)
                     sent += len(chunk)
+                    if hidden is not None:
+                        chunk = hidden.feed(chunk)
                     if chunk:
                         tail = chunk[-2:]
-                    yield chunk
+                        yield chunk
                 if outcome != "error":
                     outcome = "ok"
             except httpx.HTTPError as e:
-                outcome, status, tail = "broken", 502, b"\n\n"
+                outcome, status = "broken", 502
                 if is_sse:
                     message = f"The provider broke off the stream ({type(e).__name__})"
                     event = {"error": {"message": message, "type": "upstream_error"}}
-                    yield f"data: {json.dumps(event)}\n\n".encode()
+                    broke = f"data: {json.dumps(event)}\n\n".encode()
+            rest = (hidden.close() if hidden is not None else b"") + broke
+            if rest:
+                tail = rest[-2:]
+                yield rest
             settled = self._settle_stream(call, reader, outcome, status, sent, price, reservation)
             if is_sse and call.provider.openai_style and outcome != "error":
                 yield cost_comment(settled, self.budgets.remaining(call.email), tail)
         finally:
             # Record before any await: a cancelled (client gone) generator may not await again.
             if settled is None:
+                if outcome == "aborted" and reader.done:
+                    # The end marker went out: the answer was whole. A client may close as soon
+                    # as it reads it (the openai SDK does), before the provider closes.
+                    outcome = "ok"
                 self._settle_stream(call, reader, outcome, status, sent, price, reservation)
             with anyio.CancelScope(shield=True):
                 await resp.aclose()

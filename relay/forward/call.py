@@ -40,6 +40,7 @@ class Call:
     ts: Any = field(default_factory=utc_now)
     id: str = field(default_factory=lambda: f"{random.getrandbits(128):032x}")  # uuid4 costs a syscall
     upload_seconds: Decimal | None = None  # transcription: the uploaded audio's playing time
+    usage_chunk_hidden: bool = False  # the relay asked for the stream's usage chunk, not the client
 
 
 def describe(
@@ -204,6 +205,7 @@ def ask_for_stream_usage(call: Call) -> None:
         if not isinstance(options, dict) or options.get("include_usage") is not True:
             data["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
             call.body = json.dumps(data).encode()
+            call.usage_chunk_hidden = True  # read it for the cost; the client never sees it
 
 
 _BOUNDARY = re.compile(r'boundary="?([^";]{1,200})"?', re.IGNORECASE)

@@ -1,6 +1,7 @@
-"""Forwarding: `/openai/...`, `/openrouter/...`, `/geminiv1beta/...` to the provider, with the
-operator's key swapped in. A call is read (call.py), admitted against its budget (admission.py),
-sent upstream (here), and its answer passed back, priced and recorded (answers.py).
+"""Forwarding: `/openai/...`, `/openrouter/...`, `/geminiv1beta/...`, `/gemini/<version>/...` to
+the provider, with the operator's key swapped in. A call is read (call.py), admitted against its
+budget (admission.py), sent upstream (here), and its answer passed back, priced and recorded
+(answers.py).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from relay.forward.passthrough import (
     response_headers,
 )
 from relay.providers.openrouter_prices import OpenRouterPrices
-from relay.providers.registry import PROVIDERS, Provider, classify
+from relay.providers.registry import PROVIDERS, Provider, classify, upstream_base
 from relay.settings import Settings
 from relay.store import Store
 
@@ -71,6 +72,10 @@ class Relay:
         self.answers = Answers(store, budgets, keys.values())
         self.openrouter_prices = OpenRouterPrices()
         self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
+        # Per route: what its paths are joined to (/gemini's carry their own API version).
+        self.bases = {
+            p.route: upstream_base(p, settings.provider_bases[p.name]) for p in PROVIDERS.values()
+        }
 
     # -- entry point ------------------------------------------------------------------------
     async def __call__(self, request: Request) -> Response:
@@ -195,7 +200,8 @@ class Relay:
         except BaseException:
             self.budgets.settle(reservation)
             raise
-        if call.stream or not is_json(resp):
+        # An error is read whole, streamed request or not: a client gets a complete JSON error.
+        if resp.status_code < 400 and (call.stream or not is_json(resp)):
             return self.answers.stream(call, resp, price, reservation)
         return await self.answers.buffered(call, resp, price, reservation)
 
@@ -218,7 +224,7 @@ class Relay:
         body: bytes,
         key: str,
     ) -> httpx.Request:
-        base = self.settings.provider_bases[provider.name]
+        base = self.bases[provider.route]
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
         # As bytes: Starlette decoded them as latin-1, and httpx would refuse (500) any non-ASCII
         # value given back as str.

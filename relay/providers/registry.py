@@ -21,6 +21,9 @@ class Provider:
     priced_by_table: bool  # OpenAI/Gemini: our price file; OpenRouter: the provider reports cost
     openai_style: bool  # request bodies and usage in OpenAI's shapes
     key_in_query: bool = False  # Google SDKs may send the key (our token) as `?key=`
+    # The path starts with the API version (`/gemini/v1beta/models/...`, as google-genai sends
+    # it): the upstream root is the base URL without its own trailing version segment.
+    version_in_path: bool = False
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -34,10 +37,34 @@ PROVIDERS: dict[str, Provider] = {
         Provider("geminiv1beta", "gemini", "GEMINI_API_KEY", "AIPIPE_GEMINI_BASE",
                  "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key", "",
                  priced_by_table=True, openai_style=False, key_in_query=True),
+        Provider("gemini", "gemini", "GEMINI_API_KEY", "AIPIPE_GEMINI_BASE",
+                 "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key", "",
+                 priced_by_table=True, openai_style=False, key_in_query=True,
+                 version_in_path=True),
     )
 }
-# One entry per provider name (several routes may reach one provider).
-BY_NAME: dict[str, Provider] = {p.name: p for p in PROVIDERS.values()}
+# One entry per provider name (several routes may reach one provider): the first route's.
+BY_NAME: dict[str, Provider] = {}
+for _p in PROVIDERS.values():
+    BY_NAME.setdefault(_p.name, _p)
+
+_VERSION = r"/v\d+(?:alpha|beta)?\d*"  # /v1, /v1beta, /v1alpha2
+_TRAILING_VERSION = re.compile(_VERSION + "$")
+_LEADING_VERSION = re.compile(_VERSION + "(?=/|$)")
+
+
+def upstream_base(provider: Provider, base: str) -> str:
+    """What a path under `provider` is joined to: its base URL, or for a route that carries the
+    API version in its path, that base without its trailing version segment
+    (`http://h/gem/v1beta` -> `http://h/gem`)."""
+    return _TRAILING_VERSION.sub("", base) if provider.version_in_path else base
+
+
+def split_version(provider: Provider, path: str) -> tuple[str, str]:
+    """`/v1beta/models/m:x` -> ("/v1beta", "/models/m:x") for a route that carries the version;
+    ("", path) otherwise, or when the path does not start with a version."""
+    found = _LEADING_VERSION.match(path) if provider.version_in_path else None
+    return (path[: found.end()], path[found.end() :]) if found else ("", path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +106,9 @@ def classify(provider: Provider, method: str, path: str) -> Endpoint:
     responses) run on the operator's account, which all users share: one user could list, read
     or delete another's. So they are "unknown" and refused, like endpoints the relay cannot price.
     """
+    version, path = split_version(provider, path)
+    if provider.version_in_path and not version:
+        return Endpoint("unknown")  # /gemini/models/...: which API version was meant?
     if method in ("GET", "HEAD"):
         models = "/v1/models" if provider.openai_style else "/models"
         bare = path.rstrip("/")

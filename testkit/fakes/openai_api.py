@@ -57,7 +57,8 @@ def chat_completions(call: Call) -> Response:
     cost = Decimal(str(usage["cost"])) if usage and "cost" in usage else None
     texts = reply_chunks(call.chunks)
     base: dict[str, Any] = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()),
-                            "model": call.model, "system_fingerprint": "fp_fake"}
+                            "model": call.model, "service_tier": "default",
+                            "system_fingerprint": "fp_fake"}
     if call.provider == "openrouter":
         base["provider"] = "FakeProvider"
     if not call.data.get("stream"):
@@ -76,7 +77,7 @@ def chat_completions(call: Call) -> Response:
         return sse({**base, "object": "chat.completion.chunk", "choices": [choice], **extra})
 
     pieces = [b": OPENROUTER PROCESSING\n\n"] if call.provider == "openrouter" else []
-    pieces.append(chunk({"role": "assistant", "content": ""}))
+    pieces.append(chunk({"role": "assistant", "content": "", "refusal": None}))
     cut = len(pieces) + max(1, call.chunks // 2)
     pieces += [chunk({"content": t}) for t in texts]
     pieces.append(chunk({}, "stop"))
@@ -108,10 +109,11 @@ def responses(call: Call) -> Response:
         del usage["input_tokens_details"]["audio_tokens"]
     texts = reply_chunks(call.chunks)
     rid, mid = f"resp_{uuid.uuid4().hex}", f"msg_{uuid.uuid4().hex}"
-    item = {"type": "message", "id": mid, "status": "completed", "role": "assistant",
-            "content": [{"type": "output_text", "text": "".join(texts), "annotations": []}]}
-    final = {"id": rid, "object": "response", "created_at": int(time.time()),
-             "status": "completed", "model": call.model, "output": [item], "usage": usage}
+    part = {"type": "output_text", "annotations": [], "logprobs": [], "text": "".join(texts)}
+    item = {"id": mid, "type": "message", "status": "completed", "content": [part],
+            "role": "assistant"}
+    final = {**_response_fields(call), "id": rid, "created_at": int(time.time()),
+             "status": "completed", "output": [item], "usage": usage}
     if not call.data.get("stream"):
         return call.json(final, usage)
     seq = iter(range(10_000))
@@ -119,19 +121,35 @@ def responses(call: Call) -> Response:
     def ev(kind: str, **fields: Any) -> bytes:
         return sse({"type": kind, "sequence_number": next(seq), **fields}, event=kind)
 
+    # OpenAI's event sequence: an item is added, then its content part, then the part's text
+    # deltas; each closes in reverse order (the SDKs' stream accumulators rely on it).
+    at = {"item_id": mid, "output_index": 0, "content_index": 0}
     started = {**final, "status": "in_progress", "output": [], "usage": None}
     pieces = [ev("response.created", response=started),
               ev("response.in_progress", response=started),
               ev("response.output_item.added", output_index=0,
-                 item={**item, "status": "in_progress", "content": []})]
+                 item={**item, "status": "in_progress", "content": []}),
+              ev("response.content_part.added", **at, part={**part, "text": ""})]
     cut = len(pieces) + max(1, call.chunks // 2)
-    pieces += [ev("response.output_text.delta", item_id=mid, output_index=0, content_index=0,
-                  delta=t) for t in texts]
-    pieces += [ev("response.output_text.done", item_id=mid, output_index=0, content_index=0,
-                  text="".join(texts)),
+    pieces += [ev("response.output_text.delta", **at, delta=t, logprobs=[]) for t in texts]
+    pieces += [ev("response.output_text.done", **at, text=part["text"], logprobs=[]),
+               ev("response.content_part.done", **at, part=part),
                ev("response.output_item.done", output_index=0, item=item),
                ev("response.completed", response=final)]
     return call.stream(pieces, cut, "text/event-stream", lambda: call.bill(usage, True))
+
+
+def _response_fields(call: Call) -> dict[str, Any]:
+    """The fields a Responses API `response` object carries besides its output and usage."""
+    data = call.data
+    return {"object": "response", "background": False, "error": None, "incomplete_details": None,
+            "instructions": data.get("instructions"),
+            "max_output_tokens": data.get("max_output_tokens"), "max_tool_calls": None,
+            "model": call.model, "parallel_tool_calls": True, "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None}, "service_tier": "default",
+            "store": True, "temperature": 1.0, "text": {"format": {"type": "text"}},
+            "tool_choice": "auto", "tools": [], "top_logprobs": 0, "top_p": 1.0,
+            "truncation": "disabled", "user": None, "metadata": {}}
 
 
 def embeddings(call: Call) -> Response:

@@ -22,7 +22,7 @@ DEFAULT_KEYS = {
     "openai": "sk-test-openai", "openrouter": "sk-or-test", "gemini": "AIza-test-gemini",
     "anthropic": "sk-ant-test-anthropic"}
 BEHAVIOURS = ("slow", "error500", "error429", "break", "silent", "nousage", "leakkey", "cached",
-              "streamerror")
+              "linger", "streamerror")
 WORDS = ("Hello", "from", "the", "fake", "upstream", "streaming", "reply", "number")
 # OpenRouter prices per token, as strings like its /models list; unlisted models use DEFAULT_PRICE.
 OPENROUTER_PRICES = {
@@ -152,6 +152,7 @@ class Call:
     behaviours: set[str] = field(default_factory=set)
     chunks: int = 5
     delay: float = 0.1
+    pace: float = 0.0  # seconds between stream pieces without `slow` (the app's `pace`)
 
     def bill(self, usage: dict[str, Any] | None, stream: bool, cost: Decimal | None = None) -> None:
         self.app.state.billed.append({"provider": self.provider, "model": self.model,
@@ -169,14 +170,18 @@ class Call:
                on_done: Callable[[], None]) -> Response:
         cut = cut_after if "break" in self.behaviours else None
 
+        gap = self.delay if "slow" in self.behaviours else self.pace
+
         async def body() -> AsyncIterator[bytes]:
             for i, piece in enumerate(pieces):
-                if i and "slow" in self.behaviours:
-                    await asyncio.sleep(self.delay)
+                if i and gap:
+                    await asyncio.sleep(gap)
                 yield piece
                 if cut is not None and i + 1 >= cut:
                     raise FakeStreamBroken(f"fake upstream cut the stream after {cut} pieces")
             on_done()
+            if "linger" in self.behaviours:  # the answer is whole; the connection closes late
+                await asyncio.sleep(self.delay)
 
         return StreamingResponse(body(), media_type=media_type)
 

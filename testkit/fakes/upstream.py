@@ -6,9 +6,13 @@ the model name, so SDK clients and browsers can both trigger them:
 `slow` (chunks `x-fake-delay` ms apart, default 100), `error500`, `error429`, `break` (the body is
 cut mid-way and the connection dropped), `silent` (never answers), `nousage` (no usage reported),
 `leakkey` (a 400 whose body holds the full key received), `cached` (half the prompt is cached),
+`linger` (a stream's connection stays open `x-fake-delay` ms after its last piece),
 `streamerror` (Anthropic: an `error` event mid-stream).
 Streams carry `x-fake-chunks` content chunks (default 5); the reply has one token per chunk and the
-prompt one token per word (min 1). `app.state.received` records every request,
+prompt one token per word (min 1). `create_fake_upstream(pace=s)` spaces every stream's pieces `s`
+seconds apart, as a real model's tokens arrive (clients configured as users configure them send
+no `x-fake` header). Gemini paths may carry the API version (`/gemini/v1beta/models/...`), as
+Google's SDKs send them. `app.state.received` records every request,
 `app.state.billed` every completed call (usage exactly as told to the client).
 """
 
@@ -64,13 +68,15 @@ async def _handle(request: Request) -> Response:
     except ValueError as exc:
         return provider_error(provider, 400, f"We could not parse the JSON body: {exc}")
     model = str(data.get("model", ""))
-    if provider == "gemini" and (m := re.match(r"models/([^:/]+)", sub)):
-        model = m.group(1)
+    if provider == "gemini":
+        sub = re.sub(r"^v\d+(?:alpha|beta)?\d*/", "", sub)  # the API version, when sent
+        if m := re.match(r"models/([^:/]+)", sub):
+            model = m.group(1)
     asked = set(re.split(r"[,\s]+", request.headers.get("x-fake", "").lower()))
     behaviours = {b for b in BEHAVIOURS if b in asked or b in model.lower()}
     call = Call(app, provider, request, sub, data, model, behaviours,
                 int(request.headers.get("x-fake-chunks", 5)),
-                int(request.headers.get("x-fake-delay", 100)) / 1000)
+                int(request.headers.get("x-fake-delay", 100)) / 1000, app.state.pace)
     if "silent" in behaviours:
         await asyncio.sleep(3600)
     if "error500" in behaviours:
@@ -102,11 +108,13 @@ def reset(app: Starlette) -> None:
     app.state.billed.clear()
 
 
-def create_fake_upstream(keys: dict[str, str] | None = None) -> Starlette:
-    """The fake providers as one ASGI app; `keys` overrides DEFAULT_KEYS per provider."""
+def create_fake_upstream(keys: dict[str, str] | None = None, *, pace: float = 0.0) -> Starlette:
+    """The fake providers as one ASGI app; `keys` overrides DEFAULT_KEYS per provider; `pace`
+    spaces stream pieces that many seconds apart."""
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     app = Starlette(routes=[Route("/{provider:str}/{sub:path}", _handle, methods=methods)])
     app.state.keys = {**DEFAULT_KEYS, **(keys or {})}
+    app.state.pace = pace
     app.state.received = []
     app.state.billed = []
     app.state.reset = lambda: reset(app)

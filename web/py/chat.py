@@ -100,6 +100,8 @@ def request_body(provider, model_id, messages, temperature=None, max_tokens=None
         body.append(("max_completion_tokens" if provider == "openai" else "max_tokens",
                      max_tokens))
     body.append(("stream", True))
+    # The relay reads the stream's usage for itself; a client sees it only when it asks.
+    body.append(("stream_options", {"include_usage": True}))
     return body
 
 

@@ -15,20 +15,23 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-def pretty(value, indent: int = 0) -> str:
+def pretty(value, indent: int = 0, py: bool = False) -> str:
     """JSON with 2-space indents, keys in the order given: (key, value) pair lists are objects,
-    so the code shows model, messages, ... in a stable order."""
+    so the code shows model, messages, ... in a stable order. `py`: as a Python literal (the
+    same text but True/False/None)."""
     pad, inner = "  " * indent, "  " * (indent + 1)
     if isinstance(value, list) and value and _is_pairs(value):
-        items = [inner + json.dumps(k) + ": " + pretty(v, indent + 1) for k, v in value]
+        items = [inner + json.dumps(k) + ": " + pretty(v, indent + 1, py) for k, v in value]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     if isinstance(value, dict):
         keys = sorted(value, key=lambda k: (k != "role", k))  # role before content
-        return pretty([(k, value[k]) for k in keys], indent)
+        return pretty([(k, value[k]) for k in keys], indent, py)
     if isinstance(value, list):
         if not value:
             return "[]"
-        return "[\n" + ",\n".join(inner + pretty(v, indent + 1) for v in value) + "\n" + pad + "]"
+        return "[\n" + ",\n".join(inner + pretty(v, indent + 1, py) for v in value) + "\n" + pad + "]"
+    if py and (value is None or isinstance(value, bool)):
+        return repr(value)
     return json.dumps(value)
 
 
@@ -46,12 +49,6 @@ def curl(base: str, path: str, body) -> str:
     ])
 
 
-def _python_literal(value, indent: int) -> str:
-    """JSON is Python for strings, numbers and lists; true/false/null are not."""
-    text = pretty(value, indent)
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return text
 
 
 def python(base: str, provider: str, body) -> str:
@@ -67,7 +64,7 @@ def python(base: str, provider: str, body) -> str:
         "stream = client.chat.completions.create(",
     ]
     for key, value in body:
-        lines.append("    " + key + "=" + _python_literal(value, 1) + ",")
+        lines.append("    " + key + "=" + pretty(value, 1, py=True) + ",")
     lines += [
         ")",
         "for chunk in stream:",
