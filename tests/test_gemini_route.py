@@ -7,6 +7,7 @@ import pytest
 
 from relay.providers.registry import BY_NAME, PROVIDERS, classify, split_version, upstream_base
 from tests.conftest import auth, with_settings
+from tests.fake_port import FAKES
 from tests.test_costing_endpoints import gemini_body, ledger
 
 GEMINI = PROVIDERS["gemini"]
@@ -48,7 +49,7 @@ def test_one_provider_under_two_routes() -> None:
 def test_the_spec_example(make_client, settings, token, upstream) -> None:
     """With the base `<up>/gemini/v1beta`, `/gemini/v1beta/models/m:generateContent` goes to
     `<up>/gemini/v1beta/models/m:generateContent`, and `/geminiv1beta/models/...` to the same URL."""
-    bases = {**settings.provider_bases, "gemini": "http://fake.test/gemini/v1beta"}
+    bases = {**settings.provider_bases, "gemini": f"{FAKES.url}/gemini/v1beta"}
     client = make_client(with_settings(settings, provider_bases=bases))
     for path in ("/gemini/v1beta/models/gemini-2.5-flash:generateContent",
                  "/geminiv1beta/models/gemini-2.5-flash:generateContent"):
