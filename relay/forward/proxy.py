@@ -22,6 +22,7 @@ from relay.errors import (
     NotFound,
     QuotaExceeded,
     RateLimited,
+    RelayError,
     ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
@@ -116,8 +117,8 @@ class Relay:
             origin=origin,
         )
         price = await self._price(provider, call)
-        if provider.priced_by_table and price is None:
-            raise BadRequest(f"Model {call.model} has no price on this relay", code="model_not_priced")
+        if price is None:
+            raise _unpriced(provider, call)
         reservation = admit(self.budgets, call, price)
         client = self.clients.get(provider.name) or self.clients["default"]
         upstream = client.build_request(
@@ -176,12 +177,8 @@ class Relay:
             )
         call = describe(request, provider, endpoint, path, body, email)
         price = await self._price(provider, call)
-        if endpoint.kind != "free" and provider.priced_by_table and price is None:
-            raise BadRequest(
-                f"Model {call.model or '(none)'} has no price on this relay, so it cannot be "
-                "budgeted; ask the operator to add it to the price table",
-                code="model_not_priced",
-            )
+        if endpoint.kind != "free" and price is None:
+            raise _unpriced(provider, call)
         try:
             reservation = admit(self.budgets, call, price)
         except (QuotaExceeded, RateLimited):
@@ -206,7 +203,7 @@ class Relay:
             return self.prices.lookup(provider.name, call.model)
         client = self.clients.get(provider.name) or self.clients["default"]
         return await self.openrouter_prices.price(
-            client, self.settings.provider_bases[provider.name], call.model
+            client, self.settings.provider_bases[provider.name], call.model, call.json
         )
 
     def _build(
@@ -280,4 +277,17 @@ class Relay:
             # The prompt was sent and may be billed even though no answer came: charge it.
             record(self.store, call, status, "broken", None, estimate(call, price, 0), "estimated")
 
-    # -- answers ----------------------------------------------------------------------------
+
+def _unpriced(provider: Provider, call: Call) -> RelayError:
+    """The error for a call the relay cannot price, so cannot bound: refused before forwarding."""
+    if provider.priced_by_table or not call.model:
+        return BadRequest(
+            f"Model {call.model or '(none)'} has no price on this relay, so it cannot be "
+            "budgeted; ask the operator to add it to the price table",
+            code="model_not_priced",
+        )
+    return ServiceUnavailable(
+        f"{provider.route}'s model prices could not be fetched, so the call cannot be "
+        "budgeted; try again shortly",
+        code="prices_unavailable",
+    )
