@@ -64,8 +64,10 @@ class OutputCap:
     default: int | None = None  # the provider's own maximum when the request names none
 
 
-_OPENAI_CHAT = OutputCap(("max_completion_tokens", "max_tokens"), "max_completion_tokens",
-                         ("n", "best_of"))
+# Chat reads max_completion_tokens or the older max_tokens; max_output_tokens is read too,
+# because OpenAI-compatible servers behind the same route may take it.
+_CHAT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+_OPENAI_CHAT = OutputCap(_CHAT_FIELDS, "max_completion_tokens", ("n", "best_of"))
 _RESPONSES = OutputCap(("max_output_tokens",), "max_output_tokens")
 # Which field carries the output cap, per provider and endpoint kind. Adding a provider (or an
 # endpoint) whose calls write tokens adds an entry here.
@@ -74,8 +76,7 @@ OUTPUT_CAPS: dict[tuple[str, str], OutputCap] = {
     ("openai", "completions"): OutputCap(("max_tokens",), "max_tokens", ("n", "best_of"),
                                          default=16),
     ("openai", "responses"): _RESPONSES,
-    ("openrouter", "chat"): OutputCap(("max_tokens", "max_completion_tokens"), "max_tokens",
-                                      ("n", "best_of")),
+    ("openrouter", "chat"): OutputCap(_CHAT_FIELDS, "max_tokens", ("n", "best_of")),
     ("openrouter", "completions"): OutputCap(("max_tokens",), "max_tokens", ("n", "best_of")),
     ("openrouter", "responses"): _RESPONSES,
     # Google's JSON reads both lowerCamelCase and the proto's snake_case names.
