@@ -19,7 +19,13 @@ from relay.errors import UpstreamError
 from relay.forward.accounting import call_cost, estimate, record
 from relay.forward.call import Call
 from relay.forward.estimates import answer_chars, request_usage, usage_of
-from relay.forward.passthrough import ClosingStream, cost_comment, mask_keys, response_headers
+from relay.forward.passthrough import (
+    ClosingStream,
+    KeyMasker,
+    cost_comment,
+    mask_keys,
+    response_headers,
+)
 from relay.providers.sse import StreamUsageReader
 from relay.store import Store
 
@@ -49,7 +55,6 @@ class Answers:
         usage, cost, source, outcome = None, Decimal(0), "free", "ok"
         if resp.status_code >= 400:
             outcome = "error"
-            content = mask_keys(content, self.keys)
         elif call.endpoint.kind != "free":
             usage = usage_of(call.provider.name, content) or request_usage(call, len(content))
             cost, source = call_cost(call, price, usage, lambda: answer_chars(call, content))
@@ -58,6 +63,7 @@ class Answers:
         headers = response_headers(resp.headers)
         headers.update(budget_headers(self.budgets.remaining(call.email), cost))
         headers["x-aipipe-cost-source"] = source
+        content = mask_keys(content, self.keys)
         return Response(content, status_code=resp.status_code, headers=headers)
 
     def stream(
@@ -81,6 +87,7 @@ class Answers:
         is_sse: bool,
     ) -> AsyncIterator[bytes]:
         reader = StreamUsageReader(call.provider.name)
+        masker = KeyMasker(self.keys)  # the operator's key, quoted in any event, never leaves
         outcome, status, sent, tail = "aborted", resp.status_code, 0, b"\n\n"
         if resp.status_code >= 400:
             outcome = "error"
@@ -90,9 +97,13 @@ class Answers:
                 async for chunk in resp.aiter_raw():
                     reader.feed(chunk)
                     sent += len(chunk)
+                    chunk = masker.feed(chunk)
                     if chunk:
                         tail = chunk[-2:]
-                    yield chunk
+                        yield chunk
+                if rest := masker.close():
+                    tail = rest[-2:]
+                    yield rest
                 if outcome != "error":
                     outcome = "ok"
             except httpx.HTTPError as e:

@@ -37,8 +37,8 @@ from relay.forward.call import (
     read_body,
 )
 from relay.forward.passthrough import (
-    DROP_REQUEST,
     ClosingStream,
+    forwardable,
     is_json,
     passthrough,
     response_headers,
@@ -222,7 +222,7 @@ class Relay:
         headers = [
             (k.encode("latin-1"), v.encode("latin-1"))
             for k, v in request.headers.items()
-            if k not in DROP_REQUEST and not k.startswith(("x-forwarded-", "cf-", "x-aipipe-"))
+            if forwardable(k)
         ]
         headers.append((provider.auth_header.encode(), (provider.auth_prefix + key).encode()))
         headers.append((b"accept-encoding", b"identity"))  # we read usage from the bytes

@@ -98,6 +98,10 @@ async def _handle(request: Request) -> Response:
         response = handler(call) if handler else None
     if response is None:
         return provider_error(provider, 404, f"Invalid URL ({request.method} /{sub})", code=None)
+    if provider == "openai":  # as OpenAI does: which of the key owner's accounts answered
+        response.headers["openai-organization"] = "org-fake-operator"
+        response.headers["openai-project"] = "proj_fake_operator"
+        response.headers["openai-processing-ms"] = "7"
     return response
 
 
