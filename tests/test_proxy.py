@@ -10,7 +10,7 @@ import pytest
 from relay.costing.pricing import PriceTable
 from relay.forward.passthrough import KeyMasker
 from testkit.fakes.upstream import DEFAULT_KEYS
-from tests.conftest import auth, provider_part
+from tests.conftest import auth, provider_part, with_settings
 
 M = Decimal(1_000_000)
 
@@ -213,6 +213,15 @@ def test_native_provider_key_passes_through_without_budget(client, upstream) -> 
     assert upstream.state.received[-1]["headers"]["authorization"] == "Bearer sk-test-openai"
     assert ledger(client) == []
     assert client.get("/usage", headers=auth("sk-test-openai")).status_code == 401
+
+
+def test_native_keys_off_refuses_provider_keys(make_client, settings, upstream) -> None:
+    """AIPIPE_NATIVE_KEYS=off: a caller's provider key is refused with 401 and never reaches a
+    provider (for upstreams that do not check keys, e.g. a self-hosted server)."""
+    client = make_client(with_settings(settings, native_keys=False))
+    r = client.post("/openai/v1/chat/completions", json=chat(), headers=auth("sk-anything"))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "native_keys_refused"
+    assert upstream.state.received == []
 
 
 def test_upstream_errors_pass_through_unchanged(client, token) -> None:

@@ -82,3 +82,21 @@ def test_missing_token_message(tmp_path) -> None:
     """No token at all: the SPEC's message."""
     with pytest.raises(Unauthorized, match="Missing Authorization: Bearer token"):
         TokenVerifier(make_settings(tmp_path)).caller(None)
+
+
+def test_operator_pass_lives_five_minutes_whatever_token_days_says(tmp_path) -> None:
+    """The CLI's operator token (admin rights) expires 300 s after issue even when users'
+    tokens live AIPIPE_TOKEN_DAYS days; users' tokens keep that lifetime."""
+    s = with_settings(make_settings(tmp_path), token_days=30.0)
+    operator = jwt.decode(issue_token(s, "op@aipipe.local", operator=True), SECRET,
+                          algorithms=["HS256"])
+    assert operator["role"] == "operator" and operator["exp"] - operator["iat"] == 300
+    user = jwt.decode(issue_token(s, "a@b.c"), SECRET, algorithms=["HS256"])
+    assert user["exp"] - user["iat"] == 30 * 86400
+
+
+def test_native_keys_can_be_turned_off(tmp_path) -> None:
+    """With native keys off, a provider key is refused (401), not passed through."""
+    v = TokenVerifier(with_settings(make_settings(tmp_path), native_keys=False))
+    with pytest.raises(Unauthorized, match="does not accept provider keys"):
+        v.caller("sk-proj-abc")
