@@ -136,12 +136,19 @@ class Relay:
             answer = await self.answers.buffered(call, resp, price, reservation)
         finally:
             self.budgets.settle(reservation)
-        data = json.loads(answer.body)
+        try:
+            data = json.loads(answer.body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UpstreamError(
+                f"The provider's answer is not JSON (status {answer.status_code})",
+                code="malformed_answer",
+            ) from e
         if answer.status_code >= 400:
-            message = data.get("error", {}).get("message") if isinstance(data, dict) else None
-            error = UpstreamError(f"The provider refused the call: {message or answer.status_code}")
-            error.status = answer.status_code if answer.status_code < 500 else 502
-            raise error
+            error = data.get("error") if isinstance(data, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
+            refused = UpstreamError(f"The provider refused the call: {message or answer.status_code}")
+            refused.status = answer.status_code if answer.status_code < 500 else 502
+            raise refused
         return data
 
     # -- native provider keys: a plain pass-through, no budget, no costing ----------------------
