@@ -148,7 +148,7 @@ def check(client: Any, upstream: Any, r: httpx.Response, *, source: str = "compu
     assert row["cost"] == expected, (row, expected)
     assert row["cost_source"] == source
     assert row["streamed"] is streamed
-    assert Decimal(r.headers["x-aipipe-remaining"]) >= 0
+    assert "x-aipipe-remaining" in r.headers
     if "json" in r.headers["content-type"] and not streamed:
         assert Decimal(r.headers["x-aipipe-cost"]) == expected.quantize(Decimal("1e-8"))
         assert r.headers["x-aipipe-cost-source"] == source
