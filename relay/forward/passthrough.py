@@ -88,14 +88,19 @@ class KeyMasker:
 
     def __init__(self, keys: Any):
         self.keys = [(k.encode(), mask_secret(k).encode()) for k in keys if k]
+        # A key can begin at the end of a chunk only if that chunk ends in one of these bytes
+        # (SSE events end in a newline, which no key holds: the usual chunk is never scanned).
+        self._inner = frozenset(b for key, _ in self.keys for b in key[:-1])
+        self._starts = tuple({key[:3] for key, _ in self.keys})  # "sk-", "AIz": one look each
         self.held = b""
 
     def feed(self, chunk: bytes) -> bytes:
         data = self.held + chunk if self.held else chunk
-        for key, masked in self.keys:
-            if key in data:
-                data = data.replace(key, masked)
-        keep = self._partial_key(data)
+        if any(start in data for start in self._starts):
+            for key, masked in self.keys:
+                if key in data:
+                    data = data.replace(key, masked)
+        keep = self._partial_key(data) if data and data[-1] in self._inner else 0
         self.held = data[len(data) - keep:] if keep else b""
         return data[: len(data) - keep] if keep else data
 
