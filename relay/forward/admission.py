@@ -10,6 +10,7 @@ data) — so that maximum is always sent upstream, lowered to what the budget le
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -86,8 +87,12 @@ def admit(budgets: Budgets, call: Call, price: Price | None) -> Reservation:
             f"Budget left (${left:.4f}) cannot pay for {what} (up to ${asked.hold:.4f})",
             headers=budget_headers(left),
         )
-    if asked.allowance is not None and (asked.requested is None or cap < asked.requested):
+    capped = asked.allowance is not None and (asked.requested is None or cap < asked.requested)
+    if capped:
         set_max_output(call, cap)
+    body = call.body
     if call.stream and call.provider.openai_style and call.json is not None:
-        ask_for_stream_usage(call)
+        ask_for_stream_usage(call)  # encodes the body again when it adds stream_options
+    if capped and call.body is body:
+        call.body = json.dumps(call.json).encode()
     return reservation

@@ -205,15 +205,15 @@ def choices(call: Call) -> int:
 
 
 def set_max_output(call: Call, cap: int) -> None:
-    """Send `cap` as the reply's maximum: in every spelling the request used, else in the one
-    the provider documents."""
+    """Make `cap` the reply's maximum in `call.json`: in every spelling the request used, else
+    in the one the provider documents. The caller encodes the body again (once, after all its
+    changes)."""
     spec = output_cap(call.provider, call.endpoint)
     section = output_section(call, create=True)
     assert spec is not None and section is not None
     present = [f for f in spec.fields if section.get(f) is not None]
     for name in present or [spec.write]:
         section[name] = cap
-    call.body = json.dumps(call.json).encode()
 
 
 def ask_for_stream_usage(call: Call) -> None:
