@@ -26,7 +26,7 @@ from relay.providers.http1 import Http1Transport, LeanClient
 from relay.routes import admin, auth, health, prices, usage
 from relay.routes.pages import page_routes
 from relay.routes.similarity import similarity
-from relay.routes.webproxy import web_proxy
+from relay.routes.webproxy import Resolver, system_resolve, web_proxy
 from relay.settings import Settings
 from relay.store import Store
 
@@ -37,10 +37,12 @@ def create_app(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    resolver: Resolver = system_resolve,
     on_ready: Callable[[], None] | None = None,
 ) -> Starlette:
     """`transport` replaces the network for upstream calls (tests pass a fake upstream's);
-    `on_ready` runs once the relay owns its database (`serve` then records where it runs)."""
+    `resolver` the DNS look-ups of /proxy (tests pass a stand-in; its address checks still
+    run); `on_ready` runs once the relay owns its database (`serve` then records where it runs)."""
     inflight = InFlight()
 
     @contextlib.asynccontextmanager
@@ -76,6 +78,7 @@ def create_app(
         state.settings = settings
         state.store = store
         state.http = http
+        state.resolver = resolver
         state.budgets = Budgets(settings.policy, store)
         state.inflight = inflight
         state.verifier = TokenVerifier(settings)

@@ -36,6 +36,8 @@ EXPOSED = (
 _ALLOW_ORIGIN = (b"access-control-allow-origin", b"*")
 _EXPOSE = (b"access-control-expose-headers", EXPOSED.encode())
 _METHODS = b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
+# Paths no other site may call from a browser: no CORS grant, preflight or answer.
+NO_CORS = frozenset({"/dev-login"})
 
 
 class InFlight:
@@ -62,8 +64,9 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        cors = scope["path"] not in NO_CORS
         if scope["method"] == "OPTIONS":
-            await _preflight(scope, send)
+            await _preflight(scope, send, cors)
             return
         self.inflight.count += 1
         entry = begin_request()
@@ -88,7 +91,8 @@ class Edge:
                 headers = [
                     (k, v) for k, v in message.get("headers", []) if not k.startswith(b"access-control-")
                 ]
-                headers += (_ALLOW_ORIGIN, _EXPOSE)
+                if cors:
+                    headers += (_ALLOW_ORIGIN, _EXPOSE)
                 message["headers"] = headers
             await send(message)
 
@@ -148,13 +152,13 @@ def _too_large(size: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Request body is larger than {shown}")
 
 
-async def _preflight(scope: Scope, send: Send) -> None:
+async def _preflight(scope: Scope, send: Send, cors: bool) -> None:
     headers: list[tuple[bytes, Any]] = [
         _ALLOW_ORIGIN,
         (b"access-control-allow-methods", _METHODS),
         (b"access-control-allow-headers", _header(scope, b"access-control-request-headers") or b"*"),
         (b"access-control-max-age", b"86400"),
         (b"content-length", b"0"),
-    ]
+    ] if cors else [(b"content-length", b"0")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b""})

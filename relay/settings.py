@@ -41,6 +41,7 @@ ENV_VARS: dict[str, str] = {
     "AIPIPE_STREAM_IDLE_TIMEOUT": "seconds a stream may stay silent before it is cut",
     "AIPIPE_FLUSH_SECONDS": "how often buffered ledger rows are written to DuckDB",
     "AIPIPE_STORE_IDLE": "seconds without ledger work before the DuckDB worker process stops (0: in process)",
+    "AIPIPE_NATIVE_KEYS": "pass callers' own provider keys (sk-…, AIza…) straight through (on/off)",
 }
 
 # --dev with no policy file / no admins: every user gets $1 a week; the dev sign-in as
@@ -70,6 +71,7 @@ class Settings:
     stream_idle_timeout: float = 120.0
     flush_seconds: float = 0.5
     store_idle: float = 60.0  # 0: DuckDB inside the relay process, no store worker
+    native_keys: bool = True  # callers' own provider keys pass straight through
     dev: bool = False
 
     def is_admin(self, email: str) -> bool:
@@ -119,6 +121,7 @@ def load_settings(
         stream_idle_timeout=_number(env, "AIPIPE_STREAM_IDLE_TIMEOUT", 120.0) or 120.0,
         flush_seconds=_number(env, "AIPIPE_FLUSH_SECONDS", 0.5) or 0.5,
         store_idle=_number(env, "AIPIPE_STORE_IDLE", 60.0, allow_zero=True) or 0.0,
+        native_keys=_flag(env, "AIPIPE_NATIVE_KEYS", True),
         dev=dev,
     )
 
@@ -146,6 +149,19 @@ def _number(
     if not value > 0:
         raise SettingsError(f"{name} must be {'0 or more' if allow_zero else 'greater than 0'}")
     return value
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE + _FALSE:
+        raise SettingsError(f"{name}={env[name]!r}: use one of {', '.join(_TRUE + _FALSE)}")
+    return raw in _TRUE
+
 
 def _secret(value: str | None, data_dir: Path, dev: bool) -> str:
     if value:

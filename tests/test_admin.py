@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, timedelta
+from decimal import Decimal
 
 import duckdb
+import pytest
 
 from relay.clock import utc_today
+from relay.store.migrations import LEDGER_COLUMNS
 from tests.conftest import ADMIN, auth
 
 
@@ -105,9 +110,35 @@ def test_export_returns_the_ledger(client, token, tmp_path) -> None:
     out.write_bytes(r.content)
     rows = duckdb.sql(f"SELECT email, model, cost_source FROM '{out}'").fetchall()
     assert rows == [("student@example.com", "gpt-4o-mini", "computed")]
-    csv = client.get("/admin/export?format=csv", headers=auth(token(ADMIN)))
-    assert csv.text.startswith("id,ts,date,email")
+    csv_answer = client.get("/admin/export?format=csv", headers=auth(token(ADMIN)))
+    [row] = list(csv.DictReader(io.StringIO(csv_answer.text)))
+    assert list(row) == [name for name, _ in LEDGER_COLUMNS]
+    [parquet_row] = duckdb.sql(f"SELECT * FROM '{out}'").fetchall()
+    assert row["id"] == parquet_row[0] and len(row["id"]) == 32
+    assert (row["email"], row["provider"], row["path"], row["model"]) == (
+        "student@example.com", "openai", "/v1/chat/completions", "gpt-4o-mini")
+    assert (row["status"], row["outcome"], row["cost_source"], row["streamed"]) == (
+        "200", "ok", "computed", "false")
+    assert (row["input_tokens"], row["output_tokens"]) == ("1", "5")  # the fake's usage
+    assert Decimal(row["cost"]) == Decimal("0.00000315")  # 1 x $0.15/M + 5 x $0.60/M
     assert client.get("/admin/export?format=xml", headers=auth(token(ADMIN))).status_code == 400
+
+
+@pytest.mark.parametrize("origin,model", [
+    ("=HYPERLINK(\"http://evil.example\",\"click\")", "=cmd|' /C calc'!A0"),
+    ("+1+1", "@SUM(A1:A9)"), ("-2+3", "\t=1"), ("\r=1", "-x"),
+])
+def test_csv_export_cells_never_run_as_formulas(client, token, origin, model) -> None:
+    """A caller's Origin header or model name that starts like a spreadsheet formula is written
+    to the CSV export as text (a leading apostrophe); Parquet keeps the value as it was."""
+    r = client.post("/openrouter/v1/chat/completions", headers={**auth(token()), "origin": origin},
+                    json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    text = client.get("/admin/export?format=csv", headers=auth(token(ADMIN))).text
+    [row] = list(csv.DictReader(io.StringIO(text)))
+    assert (row["origin"], row["model"]) == ("'" + origin, "'" + model)
+    for cell in row.values():
+        assert not cell or cell[0] not in "=+-@\t\r", cell
 
 
 def test_recent_requests_are_the_callers_own(client, token) -> None:

@@ -256,6 +256,19 @@ def test_upstream_key_fragments_are_masked_in_error_bodies(live: Live) -> None:
     assert r.json()["error"]["message"].startswith("Request rejected for API key")
 
 
+def test_key_masking_covers_text_errors_and_stream_events(live: Live) -> None:
+    """A text/plain error and an SSE error event split mid-key across two chunks, each quoting
+    the operator's key: both reach the client with the key masked."""
+    r = live.post(CHAT, chat(), "leaktext")
+    assert r.status_code == 502 and r.headers["content-type"].startswith("text/plain")
+    assert DEFAULT_KEYS["openai"] not in r.text and "sk-t****ai" in r.text
+    r = live.post(CHAT, chat(stream=True), "leakstream,slow", **{"x-fake-delay": "50"})
+    assert r.status_code == 200
+    assert DEFAULT_KEYS["openai"] not in r.text
+    event = json.loads(r.text.split("data: ", 1)[1].split("\n\n")[0])
+    assert event["error"]["message"] == "key sk-t****ai is over its quota"
+
+
 def test_many_faults_in_a_row_leave_the_relay_healthy(live: Live) -> None:
     """A burst of mixed faults, then normal service: no leaked reservations, costs add up."""
     for fake in ("error500", "break", "error429", "leakkey", "break", "silent"):

@@ -64,13 +64,3 @@ def test_without_client_id_google_sign_in_is_off(make_client, tmp_path, fake_goo
     client = make_client(with_settings(make_settings(tmp_path), google_client_id=None))
     r = client.get(f"/token?credential={fake_google.id_token('a@example.com')}")
     assert r.status_code == 401 and "GOOGLE_CLIENT_ID" in r.json()["message"]
-
-
-def test_dev_login_only_in_dev_mode(make_client, tmp_path) -> None:
-    """/dev-login works in --dev and is absent otherwise; bad emails get 400."""
-    normal = make_client(make_settings(tmp_path / "a"))
-    assert normal.post("/dev-login", json={"email": "a@b.co"}).status_code == 404
-    dev = make_client(with_settings(make_settings(tmp_path / "b"), dev=True))
-    r = dev.post("/dev-login", json={"email": "Dev@Example.com"})
-    assert r.status_code == 200 and r.json()["email"] == "dev@example.com"
-    assert dev.post("/dev-login", json={"email": "nope"}).status_code == 400

@@ -93,17 +93,45 @@ def test_prices_are_converted_to_exact_per_million_decimals() -> None:
     assert sonnet.cache_write == Decimal("3.75") and sonnet.per_request == Decimal("0.001")
 
 
-def test_unknown_and_variable_priced_models_have_no_price() -> None:
-    """A model missing from the list, or priced "-1" (openrouter/auto), gets None."""
+def test_unknown_and_variable_priced_models_get_the_dearest_prices() -> None:
+    """A model missing from the list, priced "-1" (openrouter/auto) or a variant (`:nitro`)
+    is bounded by the list's dearest price of each kind, and its largest reply."""
     fake = FakeOpenRouter()
     prices = OpenRouterPrices()
 
     async def body(client: httpx.AsyncClient) -> list[Any]:
-        return [await prices.price(client, BASE, m)
-                for m in ("openrouter/auto", "nobody/nothing", "broken/no-pricing")]
+        return [await prices.price(client, BASE, m) for m in (
+            "openrouter/auto", "nobody/nothing", "broken/no-pricing", "openai/gpt-4o-mini:nitro")]
 
-    assert _run(fake, body) == [None, None, None]
+    bounds = _run(fake, body)
+    assert len(set(bounds)) == 1
+    bound = bounds[0]
+    assert (bound.input, bound.output, bound.cached_input, bound.cache_write, bound.per_request) == (
+        Decimal("3"), Decimal("15"), Decimal("0.3"), Decimal("3.75"), Decimal("0.001"))
+    assert bound.max_output == 128000  # gpt-4o-mini's context length; sonnet names none
     assert fake.fetches == 1  # an unknown model does not trigger a refetch
+
+
+def test_web_search_and_fallbacks_raise_the_bound() -> None:
+    """`:online` or the `web` plugin add $0.004 per result (5 unless `max_results` says); a
+    `models` fallback list is priced at the dearest model it names."""
+    fake = FakeOpenRouter()
+    prices = OpenRouterPrices()
+    mini = "openai/gpt-4o-mini"
+
+    async def body(client: httpx.AsyncClient) -> list[Any]:
+        return [
+            await prices.price(client, BASE, mini, {"plugins": [{"id": "web"}]}),
+            await prices.price(client, BASE, mini, {"plugins": [{"id": "web", "max_results": 20}]}),
+            await prices.price(client, BASE, mini, {"models": [mini, "anthropic/claude-sonnet-4"]}),
+            await prices.price(client, BASE, mini, {"models": "not a list", "plugins": [{}]}),
+        ]
+
+    web5, web20, fallback, plain = _run(fake, body)
+    assert web5.per_request == Decimal("0.020") and web5.output == Decimal("0.6")
+    assert web20.per_request == Decimal("0.080")
+    assert (fallback.input, fallback.output) == (Decimal("3"), Decimal("15"))
+    assert plain.per_request is None and plain.output == Decimal("0.6")
 
 
 def test_list_is_fetched_once_per_ttl() -> None:

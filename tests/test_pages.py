@@ -116,6 +116,23 @@ def test_runtime_caching(tmp_path: Path) -> None:
     assert c.get("/static/pyodide/pyodide.mjs").status_code == 200
 
 
+@needs_runtime
+def test_only_the_runtime_files_pages_load_are_served(tmp_path: Path) -> None:
+    """Pyodide's console.html (a page on this origin, next to the stored token, loading scripts
+    from a CDN) and the packages' other files are not served — at either URL — while what the
+    pages load (code, wasm, the stdlib zip, the lock file, styles) is."""
+    c = client(make_settings(tmp_path))
+    version = json.loads((ROOT / "web/node_modules/pyodide/package.json").read_text())["version"]
+    for base in ("/static/pyodide/", f"/static/pyodide/{version}/"):
+        for name in ("console.html", "console-v2.html", "README.md", "pyodide.d.ts",
+                     "../pyodide/console.html", "CONSOLE.HTML"):
+            assert c.get(base + name).status_code == 404, base + name
+        for name in ("pyodide.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"):
+            assert c.get(base + name).status_code == 200, base + name
+    assert c.get("/static/micropython/README.md").status_code == 404
+    assert c.get("/static/pyscript/core.css").status_code == 200
+
+
 def test_own_files_are_cache_busted_by_content_hash(tmp_path: Path) -> None:
     """web/py and css URLs carry ?v=<hash>: cached for good, and a change makes a new URL."""
     web = tmp_path / "web"

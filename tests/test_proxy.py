@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from relay.costing.pricing import PriceTable
-from tests.conftest import auth, provider_part
+from relay.forward.passthrough import KeyMasker
+from testkit.fakes.upstream import DEFAULT_KEYS
+from tests.conftest import auth, provider_part, with_settings
 from tests.fake_port import FAKES
 
 M = Decimal(1_000_000)
@@ -68,6 +72,38 @@ def test_operator_key_replaces_token_and_private_headers_are_dropped(
     assert seen["headers"]["host"] == FAKES.url.removeprefix("http://")
     assert seen["headers"]["openai-beta"] == "assistants=v2"  # provider headers pass
     assert tok not in json.dumps(seen["headers"]) and tok.encode() not in seen["body"]
+
+
+@pytest.mark.parametrize("name,value", [
+    ("OpenAI-Organization", "org-someone-elses"), ("OpenAI-Project", "proj_other"),
+    ("True-Client-IP", "10.1.2.3"), ("Via", "1.1 attacker"), ("X-Client-IP", "10.1.2.3"),
+    ("Client-IP", "10.1.2.3"), ("X-Cluster-Client-IP", "10.1.2.3"),
+    ("Fastly-Client-IP", "10.1.2.3"), ("X-Original-Forwarded-For", "10.1.2.3"),
+    ("X-Goog-User-Project", "other-project"),
+])
+def test_headers_that_bill_or_identify_never_reach_the_provider(client, token, upstream, name,
+                                                                 value) -> None:
+    """Headers that would pick which of the operator's accounts pays (OpenAI organization or
+    project, Google's quota project) or name the client's network are not forwarded."""
+    path = "/geminiv1beta/models/gemini-2.5-flash:generateContent" if "Goog" in name else \
+        "/openai/v1/chat/completions"
+    body = {"contents": [{"parts": [{"text": "hi"}]}]} if "Goog" in name else chat()
+    r = client.post(path, json=body, headers={**auth(token()), name: value})
+    assert r.status_code == 200, r.text
+    sent = upstream.state.received[-1]["headers"]
+    assert name.lower() not in sent and value not in json.dumps(sent)
+
+
+def test_provider_account_headers_are_not_passed_back(client, token, upstream) -> None:
+    """OpenAI names the operator's organization and project in its answers: the relay keeps
+    them to itself (other provider headers pass), buffered or streamed."""
+    for stream in (False, True):
+        r = client.post("/openai/v1/chat/completions", json=chat(stream=stream),
+                        headers=auth(token()))
+        assert r.status_code == 200
+        assert "openai-organization" not in r.headers and "openai-project" not in r.headers
+        assert "org-fake-operator" not in r.text
+        assert r.headers["openai-processing-ms"] == "7"
 
 
 def test_chat_is_priced_from_the_table_and_recorded(client, token, upstream) -> None:
@@ -178,6 +214,15 @@ def test_native_provider_key_passes_through_without_budget(client, upstream) -> 
     assert upstream.state.received[-1]["headers"]["authorization"] == "Bearer sk-test-openai"
     assert ledger(client) == []
     assert client.get("/usage", headers=auth("sk-test-openai")).status_code == 401
+
+
+def test_native_keys_off_refuses_provider_keys(make_client, settings, upstream) -> None:
+    """AIPIPE_NATIVE_KEYS=off: a caller's provider key is refused with 401 and never reaches a
+    provider (for upstreams that do not check keys, e.g. a self-hosted server)."""
+    client = make_client(with_settings(settings, native_keys=False))
+    r = client.post("/openai/v1/chat/completions", json=chat(), headers=auth("sk-anything"))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "native_keys_refused"
+    assert upstream.state.received == []
 
 
 def test_upstream_errors_pass_through_unchanged(client, token) -> None:
@@ -291,3 +336,15 @@ def test_shared_account_reads_and_deletes_are_refused(client, token, upstream) -
     assert upstream.state.received[-1]["path"] == "/openai/v1/models/gpt-4o-mini"  # forwarded
     assert one.status_code != 400
     assert client.get("/geminiv1beta/models", headers=auth(token())).status_code == 200
+
+
+@pytest.mark.parametrize("split", range(0, 60))
+def test_a_key_split_anywhere_across_chunks_is_masked(split) -> None:
+    """The stream masker masks a key however the stream is cut, and gives back every other
+    byte unchanged and in order."""
+    key = DEFAULT_KEYS["openai"]
+    text = f'data: {{"error": "bad key {key} (sk-t is a prefix)"}}\n\ndata: [DONE]\n\n'.encode()
+    masker = KeyMasker([key, DEFAULT_KEYS["gemini"]])
+    out = masker.feed(text[:split]) + masker.feed(text[split:]) + masker.close()
+    assert out == text.replace(key.encode(), b"sk-t****ai")
+    assert masker.feed(b"data: {}\n\n") == b"data: {}\n\n"  # an event's end is never held back

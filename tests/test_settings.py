@@ -66,6 +66,22 @@ def test_bad_number_names_the_variable(tmp_path: Path) -> None:
         load_settings({"AIPIPE_SECRET": "x" * 40, "AIPIPE_MAX_BODY_MB": "lots"}, cwd=tmp_path)
 
 
+@pytest.mark.parametrize("raw,expected", [
+    (None, True), ("on", True), ("1", True), ("TRUE", True), ("off", False), ("no", False),
+    ("0", False),
+])
+def test_native_keys_setting(tmp_path: Path, raw: str | None, expected: bool) -> None:
+    """AIPIPE_NATIVE_KEYS: on unless set to off (or 0/false/no)."""
+    env = {"AIPIPE_SECRET": "x" * 40, **({"AIPIPE_NATIVE_KEYS": raw} if raw else {})}
+    assert load_settings(env, cwd=tmp_path).native_keys is expected
+
+
+def test_bad_flag_names_the_variable(tmp_path: Path) -> None:
+    """A flag that is neither on nor off stops the start, naming the variable."""
+    with pytest.raises(SettingsError, match="AIPIPE_NATIVE_KEYS"):
+        load_settings({"AIPIPE_SECRET": "x" * 40, "AIPIPE_NATIVE_KEYS": "maybe"}, cwd=tmp_path)
+
+
 def test_readme_documents_every_variable() -> None:
     """The README's configuration table lists exactly the variables the code reads."""
     readme = (ROOT / "README.md").read_text()

@@ -184,7 +184,7 @@ def test_idle_relay_drops_duckdb_and_still_answers(tmp_path: Path) -> None:
     next read starts one and sees every recorded call."""
     env = clean_env(AIPIPE_STORE_IDLE="0.5", AIPIPE_DATA_DIR=str(tmp_path / "data"))
     with serve_relay(tmp_path, env, "--dev") as url:
-        token = httpx.post(f"{url}/dev-login", data={"email": "student@example.com"}).json()
+        token = httpx.post(f"{url}/dev-login", json={"email": "student@example.com"}).json()
         headers = {"authorization": f"Bearer {token['token']}"}
         chat = httpx.post(
             f"{url}/openai/v1/chat/completions",

@@ -96,3 +96,21 @@ def test_token_lifetime_comes_from_the_environment(tmp_path) -> None:
     old = issue_token(s, "a@example.com", now=time.time() - 43201)
     with pytest.raises(Unauthorized, match="expired"):
         TokenVerifier(s).verify(old)
+
+
+def test_operator_pass_lives_five_minutes_whatever_token_days_says(tmp_path) -> None:
+    """The CLI's operator token (admin rights) expires 300 s after issue even when users'
+    tokens live AIPIPE_TOKEN_DAYS days; users' tokens keep that lifetime."""
+    s = with_settings(make_settings(tmp_path), token_days=30.0)
+    operator = jwt.decode(issue_token(s, "op@aipipe.local", operator=True), SECRET,
+                          algorithms=["HS256"])
+    assert operator["role"] == "operator" and operator["exp"] - operator["iat"] == 300
+    user = jwt.decode(issue_token(s, "a@b.c"), SECRET, algorithms=["HS256"])
+    assert user["exp"] - user["iat"] == 30 * 86400
+
+
+def test_native_keys_can_be_turned_off(tmp_path) -> None:
+    """With native keys off, a provider key is refused (401), not passed through."""
+    v = TokenVerifier(with_settings(make_settings(tmp_path), native_keys=False))
+    with pytest.raises(Unauthorized, match="does not accept provider keys"):
+        v.caller("sk-proj-abc")

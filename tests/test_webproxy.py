@@ -1,13 +1,13 @@
 """`/proxy/<url>`: a CORS helper that must never become an SSRF hole or an open relay.
 
 The relay's HTTP client is given an in-process "internet" (an ASGI app) as its transport, and
-host names are resolved by a stand-in, so no test leaves the machine; the address checks run for
-real."""
+host names are resolved by a stand-in handed to the app as its resolver, so no test leaves the
+machine; the address checks run for real."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from relay.app import create_app
 from relay.routes import webproxy
-from relay.routes.webproxy import is_public
+from relay.routes.webproxy import is_public, system_resolve
 from tests.conftest import auth, make_settings
 
 PUBLIC = "93.184.216.34"  # an address in public space (the fake internet answers it)
@@ -70,9 +70,16 @@ def internet() -> Starlette:
     return _internet()
 
 
-@pytest.fixture
-def proxy(tmp_path, internet, monkeypatch) -> tuple[TestClient, dict[str, str]]:
-    async def fake_resolve(host: str, port: int) -> list[str]:
+class FakeDNS:
+    """The app's resolver: answers from DNS (literal addresses as themselves), or from
+    `instead` when a test sets it."""
+
+    def __init__(self) -> None:
+        self.instead: Callable[[str, int], Awaitable[list[str]]] | None = None
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        if self.instead is not None:
+            return await self.instead(host, port)
         if host in DNS:
             return DNS[host]
         import ipaddress
@@ -82,9 +89,16 @@ def proxy(tmp_path, internet, monkeypatch) -> tuple[TestClient, dict[str, str]]:
         except ValueError:
             raise OSError(f"no such host {host}") from None
 
-    monkeypatch.setattr(webproxy, "resolve", fake_resolve)
+
+@pytest.fixture
+def dns() -> FakeDNS:
+    return FakeDNS()
+
+
+@pytest.fixture
+def proxy(tmp_path, internet, dns) -> Iterator[tuple[TestClient, dict[str, str]]]:
     settings = make_settings(tmp_path)
-    app = create_app(settings, transport=httpx.ASGITransport(app=internet))
+    app = create_app(settings, transport=httpx.ASGITransport(app=internet), resolver=dns)
     client = TestClient(app, raise_server_exceptions=False)
     client.__enter__()
     from relay.auth.tokens import issue_token
@@ -134,25 +148,20 @@ def test_proxy_needs_an_aipipe_token(proxy, internet) -> None:
     "http://[fe80::1]/", "http://[fc00::1]/", "http://224.0.0.1/", "http://intranet.test/",
     "http://mixed.test/", "https://2130706433/", "http://0x7f.1/",
 ])
-def test_private_targets_are_refused(proxy, internet, target, monkeypatch) -> None:
+def test_private_targets_are_refused(proxy, internet, dns, target) -> None:
     """Loopback, private, link-local, cloud metadata, CGNAT, multicast and names that resolve to
     any of them (even one of several addresses) are refused with 403 before any connection."""
     if target in ("https://2130706433/", "http://0x7f.1/", "http://localhost/"):
-        monkeypatch.setattr(webproxy, "resolve", _system_resolve)  # numeric forms: no DNS
+        dns.instead = _numeric_resolve  # numeric forms and localhost: the system's resolver
     r = get(proxy, target)
     assert r.status_code == 403, r.text
     assert r.json()["error"]["code"] == "forbidden_target"
     assert internet.state.seen == []
 
 
-async def _system_resolve(host: str, port: int) -> list[str]:
-    import asyncio
-    import socket
-
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICSERV
-    )
-    return [str(i[4][0]) for i in infos]
+async def _numeric_resolve(host: str, port: int) -> list[str]:
+    """The relay's own resolver, for names that need no DNS server (numbers, localhost)."""
+    return await system_resolve(host, port)
 
 
 def test_redirect_to_a_private_address_is_refused(proxy, internet) -> None:
@@ -217,7 +226,7 @@ def test_encoded_characters_in_the_target_path_are_kept(proxy, internet) -> None
     assert internet.state.seen[-1]["headers"]["user-agent"].encode("latin-1") == "café".encode()
 
 
-def test_dns_answer_is_pinned_across_the_request(proxy, internet, monkeypatch) -> None:
+def test_dns_answer_is_pinned_across_the_request(proxy, internet, dns) -> None:
     """The address that was checked is the one connected to: a resolver that answers a public
     address first and a private one later (DNS rebinding) cannot steer the connection."""
     answers = iter([[PUBLIC], ["127.0.0.1"]])
@@ -225,7 +234,7 @@ def test_dns_answer_is_pinned_across_the_request(proxy, internet, monkeypatch) -
     async def rebinding(host: str, port: int) -> list[str]:
         return next(answers)
 
-    monkeypatch.setattr(webproxy, "resolve", rebinding)
+    dns.instead = rebinding
     r = get(proxy, "http://rebind.test/redirect?to=http://rebind.test/inside")
     assert r.status_code == 403  # the second hop resolved privately: refused
     assert [s.get("server", (PUBLIC,))[0] for s in internet.state.seen] == [PUBLIC]
@@ -235,15 +244,30 @@ def test_dns_answer_is_pinned_across_the_request(proxy, internet, monkeypatch) -
     ("8.8.8.8", True), ("2606:4700::1111", True), ("127.0.0.1", False), ("::1", False),
     ("::ffff:10.0.0.1", False), ("169.254.1.1", False), ("100.64.0.1", False),
     ("192.0.2.1", False), ("255.255.255.255", False), ("ff02::1", False),
+    # IPv6 forms that wrap an IPv4 address reach that address: judged by it.
+    ("64:ff9b::7f00:1", False), ("64:ff9b::a00:1", False), ("64:ff9b::a9fe:a9fe", False),
+    ("64:ff9b::808:808", True), ("64:ff9b:1::808:808", False),
+    ("2002:7f00:1::", False), ("2002:a00:1::1", False), ("2002:a9fe:a9fe::", False),
+    ("2002:808:808::1", True),
+    ("::7f00:1", False), ("::a00:1", False), ("::808:808", False),
+    ("fec0::1", False), ("fed0::1", False), ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),
 ])
 def test_is_public(address: str, public: bool) -> None:
-    """The address check itself, over the ranges that matter for SSRF."""
+    """The address check itself, over the ranges that matter for SSRF — NAT64 (64:ff9b::/96),
+    6to4 (2002::/16), IPv4-compatible (::/96), site-local (fec0::/10) and Teredo included."""
     assert is_public(address) is public
 
 
-def test_proxy_allows_hook_overrides_the_check(proxy, internet) -> None:
-    """Tests (and operators embedding the app) may widen the check via app.state.proxy_allows."""
-    client, _ = proxy
-    allow: Callable[[str], bool] = lambda a: True  # noqa: E731
-    client.app.state.proxy_allows = allow
-    assert get(proxy, "http://10.9.8.7/x").status_code == 200
+@pytest.mark.parametrize("address", [
+    "64:ff9b::7f00:1", "2002:a9fe:a9fe::", "::a00:1", "fec0::1", "64:ff9b::a9fe:a9fe",
+])
+def test_names_resolving_to_wrapped_private_ipv4_are_refused(proxy, internet, dns, address) -> None:
+    """A name that resolves to an IPv6 form of a private IPv4 address is refused (403) before
+    any connection, as the IPv4 address itself would be."""
+    async def wrapped(host: str, port: int) -> list[str]:
+        return [address]
+
+    dns.instead = wrapped
+    r = get(proxy, "http://innocent.test/latest/meta-data/")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_target"
+    assert internet.state.seen == []

@@ -13,6 +13,7 @@ from relay.settings import Settings
 
 NATIVE_PREFIXES = ("sk-", "AIza")  # OpenAI/OpenRouter and Google keys pass straight through
 _CACHE_MAX = 10_000
+OPERATOR_SECONDS = 300  # the CLI's admin pass, minted for one command
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +33,12 @@ def issue_token(
     claims: dict[str, object] = {"email": email, "iat": issued}
     if operator:
         claims["role"] = "operator"
-        claims["exp"] = issued + 300  # the CLI's short-lived admin pass
+        claims["exp"] = issued + OPERATOR_SECONDS  # whatever lifetime users' tokens have
+    elif settings.token_days:
+        claims["exp"] = issued + int(settings.token_days * 86400)
     salt = settings.policy.salt_for(email)
     if salt:
         claims["salt"] = salt
-    if settings.token_days:
-        claims["exp"] = issued + int(settings.token_days * 86400)
     return jwt.encode(claims, settings.secret, algorithm="HS256")
 
 
@@ -70,6 +71,11 @@ class TokenVerifier:
         if not token:
             raise Unauthorized("Missing Authorization: Bearer token", code="missing_token")
         if token.startswith(NATIVE_PREFIXES):
+            if not self._settings.native_keys:
+                raise Unauthorized(
+                    "This relay does not accept provider keys: sign in for an AI Pipe token",
+                    code="native_keys_refused",
+                )
             return Caller(native_key=token)
         claims = self.verify(token)
         return Caller(email=claims["email"], operator=claims.get("role") == "operator")

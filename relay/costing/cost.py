@@ -151,9 +151,29 @@ def reserve_estimate(price: Price, input_tokens: int, max_output_tokens: int) ->
         r for r in (p.input, p.audio_input, p.image_input, p.cache_write, p.cache_write_1h)
         if r is not None
     ]
-    out_rates = [r for r in (p.output, p.audio_output, p.image_output) if r is not None]
     total = (
         max(input_tokens, 0) * max(in_rates, default=Decimal(0))
-        + max(max_output_tokens, 0) * max(out_rates, default=Decimal(0))
+        + max(max_output_tokens, 0) * output_rate(price, input_tokens)
     ) / MILLION
     return total + (p.per_request or Decimal(0))
+
+
+def output_rate(price: Price, input_tokens: int) -> Decimal:
+    """The dearest output price (USD per 1M tokens) of the tier a prompt this long pays."""
+    p = price.for_prompt(input_tokens)
+    out_rates = [r for r in (p.output, p.audio_output, p.image_output) if r is not None]
+    return max(out_rates, default=Decimal(0))
+
+
+def affordable_output(price: Price, input_tokens: int, replies: int, remaining: Decimal) -> int | None:
+    """The most output tokens per reply that `remaining` dollars pay for, after the prompt
+    (and any per-call price): the inverse of `reserve_estimate`, rounded down so that
+    `reserve_estimate(price, input_tokens, cap * replies) <= remaining`. None when output is
+    free (nothing to cap); 0 when the prompt alone uses up `remaining`."""
+    rate = output_rate(price, input_tokens)
+    if rate <= 0:
+        return None
+    left = remaining - reserve_estimate(price, input_tokens, 0)
+    if left <= 0:
+        return 0
+    return int(left * MILLION / rate) // max(replies, 1)

@@ -28,7 +28,10 @@ PRICE_FIELDS = (
     "per_request",
 )
 _TOKEN_FIELDS = PRICE_FIELDS[:9]  # input … image_output: the fields priced per token
-_META_FIELDS = ("source", "date", "note", "long_context_threshold", "long_context")
+_META_FIELDS = ("source", "date", "note", "long_context_threshold", "long_context", "max_output")
+# A model whose largest reply is not in the price data is assumed to write this many tokens
+# (reasoning included): large, so a call to it is never bounded below what it can cost.
+DEFAULT_MAX_OUTPUT = 128_000
 
 # A name's rest after a priced base counts as a version only if every `-` part is one of these:
 # dates (2024-07-18 → 2024, 07, 18), builds (001, 0613, 05-20), and release words.
@@ -42,6 +45,8 @@ class Price:
 
     `long_context` (with `long_context_threshold`) is the complete price that applies to the
     whole call when its prompt has more than `long_context_threshold` tokens (Gemini 2.5 Pro).
+    `max_output` is the largest reply the model writes (output and reasoning tokens together),
+    the worst case of a call that names no maximum; None when the data does not say.
     """
 
     input: Decimal | None = None
@@ -62,6 +67,12 @@ class Price:
     note: str = ""
     long_context_threshold: int | None = None
     long_context: Price | None = None
+    max_output: int | None = None
+
+    @property
+    def output_ceiling(self) -> int:
+        """The most output tokens one reply can bill: `max_output`, else a conservative default."""
+        return self.max_output or DEFAULT_MAX_OUTPUT
 
     def for_prompt(self, prompt_tokens: int) -> Price:
         """The price that applies to a call with this many prompt tokens (its tier)."""
@@ -152,7 +163,8 @@ class PriceTable:
         """The table as text for `aipipe prices`: one line per model, then its source and date."""
         lines = ["USD per 1M tokens, except per_minute, per_1m_chars, per_image, per_request"]
         for provider, model, price in self.entries():
-            lines.append(f"{provider:<8} {model:<30} {_describe_prices(price)}")
+            ceiling = f", max_output {price.max_output}" if price.max_output else ""
+            lines.append(f"{provider:<8} {model:<30} {_describe_prices(price)}{ceiling}")
             tier = price.long_context
             if tier is not None:
                 lines.append(
@@ -217,7 +229,12 @@ def _parse_entry(entry: dict[str, Any], label: str) -> Price:
         raise ValueError(f"{label}: field 'date' must be a date (YYYY-MM-DD)")
     if not isinstance(note, str):
         raise ValueError(f"{label}: field 'note' must be a string")
-    price = Price(**values, source=source, date=date.isoformat(), note=note)
+    max_output = entry.get("max_output")
+    if max_output is not None and (
+        isinstance(max_output, bool) or not isinstance(max_output, int) or max_output <= 0
+    ):
+        raise ValueError(f"{label}: field 'max_output' must be a positive integer")
+    price = Price(**values, source=source, date=date.isoformat(), note=note, max_output=max_output)
     return _parse_tier(entry, price, label)
 
 

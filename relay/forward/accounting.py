@@ -15,8 +15,6 @@ from relay.forward.estimates import request_usage, requested_images
 from relay.logs import log_request
 from relay.store import LedgerRow, Store
 
-UNKNOWN_PRICE_RESERVE = Decimal("0.001")  # OpenRouter models whose price we cannot look up yet
-
 
 def call_cost(
     call: Call, price: Price | None, usage: Usage | None, output_size: Callable[[], int]
@@ -27,6 +25,7 @@ def call_cost(
     "estimated". The answer is measured only then: reading its text costs."""
     if call.endpoint.kind == "free":
         return Decimal(0), "free"
+    assert price is not None, "unpriced calls are refused before they are forwarded"
     if usage is not None:
         computed = compute_cost(price, usage)
         if computed is not None:
@@ -35,9 +34,11 @@ def call_cost(
 
 
 def estimate(call: Call, price: Price | None, output_size: int) -> Decimal:
-    """A call's cost from what was sent and `output_size` characters of answer."""
-    if price is None:
-        return UNKNOWN_PRICE_RESERVE  # never $0: an unknown price is estimated and marked
+    """A call's cost from what was sent and `output_size` characters of answer. Only free
+    calls have no price (unpriced calls are refused before they are forwarded)."""
+    if call.endpoint.kind == "free":
+        return Decimal(0)
+    assert price is not None, "unpriced calls are refused before they are forwarded"
     # Models billed per character, minute or image (tts-1, whisper-1, dall-e) have no
     # token price to estimate with: bill the units the request asked for instead.
     usage = request_usage(call, output_size) or requested_images(call)

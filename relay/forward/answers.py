@@ -19,7 +19,13 @@ from relay.errors import UpstreamError
 from relay.forward.accounting import call_cost, estimate, record
 from relay.forward.call import Call
 from relay.forward.estimates import answer_chars, request_usage, usage_of
-from relay.forward.passthrough import ClosingStream, cost_comment, mask_keys, response_headers
+from relay.forward.passthrough import (
+    ClosingStream,
+    KeyMasker,
+    cost_comment,
+    mask_keys,
+    response_headers,
+)
 from relay.providers.sse import StreamUsageReader
 from relay.providers.usage_chunk import UsageChunkFilter
 from relay.store import Store
@@ -50,7 +56,6 @@ class Answers:
         usage, cost, source, outcome = None, Decimal(0), "free", "ok"
         if resp.status_code >= 400:
             outcome = "error"
-            content = mask_keys(content, self.keys)
         elif call.endpoint.kind != "free":
             usage = usage_of(call.provider.name, content) or request_usage(call, len(content))
             cost, source = call_cost(call, price, usage, lambda: answer_chars(call, content))
@@ -59,6 +64,7 @@ class Answers:
         headers = response_headers(resp.headers)
         headers.update(budget_headers(self.budgets.remaining(call.email), cost))
         headers["x-aipipe-cost-source"] = source
+        content = mask_keys(content, self.keys)
         return Response(content, status_code=resp.status_code, headers=headers)
 
     def stream(
@@ -82,6 +88,7 @@ class Answers:
         is_sse: bool,
     ) -> AsyncIterator[bytes]:
         reader = StreamUsageReader(call.provider.name)
+        masker = KeyMasker(self.keys)  # the operator's key, quoted in any event, never leaves
         outcome, status, sent, tail = "aborted", resp.status_code, 0, b"\n\n"
         if resp.status_code >= 400:
             outcome = "error"
@@ -96,6 +103,7 @@ class Answers:
                     sent += len(chunk)
                     if hidden is not None:
                         chunk = hidden.feed(chunk)
+                    chunk = masker.feed(chunk)
                     if chunk:
                         tail = chunk[-2:]
                         yield chunk
@@ -107,7 +115,8 @@ class Answers:
                     message = f"The provider broke off the stream ({type(e).__name__})"
                     event = {"error": {"message": message, "type": "upstream_error"}}
                     broke = f"data: {json.dumps(event)}\n\n".encode()
-            rest = (hidden.close() if hidden is not None else b"") + broke
+            held = hidden.close() if hidden is not None else b""
+            rest = masker.feed(held) + masker.close() + broke
             if rest:
                 tail = rest[-2:]
                 yield rest

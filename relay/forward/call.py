@@ -17,9 +17,10 @@ from relay.clock import utc_now
 from relay.costing.cost import estimate_tokens
 from relay.costing.usage import audio_seconds, request_text_chars
 from relay.errors import BadRequest, PayloadTooLarge
-from relay.providers.registry import Endpoint, Provider
+from relay.providers.registry import UNBOUNDED_FIELDS, Endpoint, Provider, output_cap
 
 MAX_MODEL_CHARS = 256  # model names are short; a huge one would only bloat the ledger and logs
+_JSON_KINDS = ("embeddings", "speech")  # read as JSON (besides the kinds that write tokens)
 
 
 @dataclass(slots=True)
@@ -75,6 +76,18 @@ def describe(
             )
         model = raw_model
         stream = data.get("stream") is True
+    if data is None and (output_cap(provider, endpoint) or endpoint.kind in _JSON_KINDS):
+        # Unread, its output limits could not be read or capped.
+        raise BadRequest(
+            "Send the request body as JSON (Content-Type: application/json)", code="invalid_json"
+        )
+    for name in UNBOUNDED_FIELDS.get(endpoint.kind, ()):
+        if data is not None and data.get(name) not in (None, False):
+            raise BadRequest(
+                f"'{name}' is not supported through AI Pipe: the call would go on running after "
+                "its answer, so its cost could not be known or budgeted",
+                code="unbounded_request",
+            )
     upload_seconds = None
     if endpoint.kind == "transcription" and data is None:
         parts = multipart_parts(body, ctype)
@@ -136,18 +149,39 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-_MAX_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+def output_section(call: Call, *, create: bool = False) -> dict[str, Any] | None:
+    """The object of the body that holds the call's output limits (the body itself, or e.g.
+    Gemini's generationConfig in whichever spelling the request used), or None when the
+    endpoint writes no tokens. With `create`, a missing section is added in its first spelling."""
+    cap = output_cap(call.provider, call.endpoint)
+    if cap is None or call.json is None:
+        return None
+    if not cap.section:
+        return call.json
+    present = [name for name in cap.section if name in call.json]
+    if len(present) > 1:
+        raise BadRequest(
+            f"Send one of {' or '.join(present)}, not both", code="invalid_generation_config"
+        )
+    if not present:
+        if not create:
+            return {}
+        present = [cap.section[0]]
+        call.json[present[0]] = {}
+    section = call.json[present[0]]
+    if not isinstance(section, dict):
+        raise BadRequest(f"{present[0]} must be an object", code="invalid_generation_config")
+    return section
 
 
 def max_output(call: Call) -> int | None:
-    data = call.json
-    if data is None:
+    """The largest reply the request asks for, reading every spelling the provider accepts;
+    None when it names none."""
+    cap = output_cap(call.provider, call.endpoint)
+    section = output_section(call)
+    if cap is None or section is None:
         return None
-    if not call.provider.openai_style:
-        values = [gemini_config(call).get("maxOutputTokens")]
-    else:
-        values = [data.get(f) for f in _MAX_FIELDS]
-    present = [v for v in values if v is not None]
+    present = [section[f] for f in cap.fields if section.get(f) is not None]
     if not present:
         return None
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in present):
@@ -155,26 +189,16 @@ def max_output(call: Call) -> int | None:
     return max(present)  # several limits given: reserve for the largest, whichever applies
 
 
-def gemini_config(call: Call) -> dict[str, Any]:
-    """Gemini's generationConfig. Its snake_case spelling is refused: the limits we read and cap
-    would not be the ones Google applies."""
-    data = call.json or {}
-    if "generation_config" in data:
-        raise BadRequest("Write generationConfig (camelCase)", code="invalid_generation_config")
-    config = data.get("generationConfig", {})
-    if not isinstance(config, dict):
-        raise BadRequest("generationConfig must be an object", code="invalid_generation_config")
-    return config
-
-
 def choices(call: Call) -> int:
     """How many replies one call asks for (OpenAI `n`, `best_of`; Gemini `candidateCount`)."""
-    if call.json is None:
-        return 1
-    if call.provider.openai_style:
-        values = [call.json.get("n"), call.json.get("best_of")]
+    cap = output_cap(call.provider, call.endpoint)
+    section = output_section(call)
+    if cap is not None and section is not None:
+        values = [section.get(f) for f in cap.replies]
+    elif call.json is not None and call.provider.openai_style:
+        values = [call.json.get("n")]  # images
     else:
-        values = [gemini_config(call).get("candidateCount")]
+        values = []
     present = [v for v in values if v is not None]
     if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 128 for v in present):
         raise BadRequest("n must be a whole number from 1 to 128", code="invalid_n")
@@ -182,25 +206,21 @@ def choices(call: Call) -> int:
 
 
 def set_max_output(call: Call, cap: int) -> None:
-    data = call.json
-    assert data is not None
-    if not call.provider.openai_style:
-        config = data.setdefault("generationConfig", {})
-        if isinstance(config, dict):
-            config["maxOutputTokens"] = cap
-    elif call.endpoint.kind == "responses":
-        data["max_output_tokens"] = cap
-    else:
-        present = [f for f in ("max_completion_tokens", "max_tokens") if data.get(f) is not None]
-        for f in present or ["max_completion_tokens" if call.provider.name == "openai" else "max_tokens"]:
-            data[f] = cap
-    call.body = json.dumps(data).encode()
+    """Make `cap` the reply's maximum in `call.json`: in every spelling the request used, else
+    in the one the provider documents. The caller encodes the body again (once, after all its
+    changes)."""
+    spec = output_cap(call.provider, call.endpoint)
+    section = output_section(call, create=True)
+    assert spec is not None and section is not None
+    present = [f for f in spec.fields if section.get(f) is not None]
+    for name in present or [spec.write]:
+        section[name] = cap
 
 
 def ask_for_stream_usage(call: Call) -> None:
     data = call.json
     assert data is not None
-    if call.endpoint.kind == "chat":
+    if call.endpoint.kind in ("chat", "completions"):
         options = data.get("stream_options")
         if not isinstance(options, dict) or options.get("include_usage") is not True:
             data["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}

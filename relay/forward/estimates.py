@@ -1,18 +1,14 @@
 """Usage and cost where the provider told none: what the request implies (speech text, audio
-length, images asked for), the text of an answer, and how much output a budget can still pay."""
+length, images asked for) and the text of an answer."""
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
 
-from relay.costing.cost import reserve_estimate
-from relay.costing.pricing import Price
 from relay.costing.usage import Usage, usage_from_audio_upload, usage_from_json, usage_from_speech_request
 from relay.forward.call import Call, choices
 from relay.providers.sse import StreamUsageReader
-
-DEFAULT_OUTPUT_ALLOWANCE = 4096  # tokens reserved when the request names no maximum
 
 
 def answer_chars(call: Call, content: bytes) -> int:
@@ -65,11 +61,3 @@ def requested_images(call: Call) -> Usage | None:
         per = per * 3 // 2
     return Usage(input_tokens=call.input_tokens, output_tokens=per * n,
                  image_output_tokens=per * n, images=n, estimated=True)
-
-
-def affordable_output(price: Price, input_tokens: int, remaining: Decimal) -> int:
-    per_token = reserve_estimate(price, 0, 1)
-    if per_token <= 0:
-        return DEFAULT_OUTPUT_ALLOWANCE
-    left = remaining - reserve_estimate(price, input_tokens, 0)
-    return int(left / per_token) if left > 0 else 0

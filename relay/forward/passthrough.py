@@ -24,17 +24,29 @@ HOP_BY_HOP = frozenset(
 )
 
 
-# Never sent upstream: the caller's credentials and cookies, our own routing headers, and
-# anything that names the client's network (the provider sees the relay, not the user).
+# Never sent upstream: the caller's credentials and cookies, our own routing headers, anything
+# that names the client's network (the provider sees the relay, not the user), and headers that
+# pick which of the operator's accounts pays (OpenAI organization and project, Google's quota
+# project): next to the operator's key they would bill, or probe, the operator's other accounts.
 DROP_REQUEST = HOP_BY_HOP | frozenset(
     [
         "host", "cookie", "authorization", "x-goog-api-key", "content-length", "accept-encoding",
-        "origin", "referer", "forwarded", "x-real-ip",
+        "origin", "referer", "forwarded", "x-real-ip", "true-client-ip", "x-client-ip",
+        "client-ip", "x-cluster-client-ip", "fastly-client-ip", "via",
+        "openai-organization", "openai-project", "x-goog-user-project",
     ]
+)
+DROP_REQUEST_PREFIXES = ("x-forwarded-", "x-original-", "cf-", "x-aipipe-")
+
+# Never passed back: framing, cookies, and the operator's account identifiers.
+DROP_RESPONSE = HOP_BY_HOP | frozenset(
+    ["content-length", "content-encoding", "set-cookie", "openai-organization", "openai-project"]
 )
 
 
-DROP_RESPONSE = HOP_BY_HOP | frozenset(["content-length", "content-encoding", "set-cookie"])
+def forwardable(name: str) -> bool:
+    """Whether a (lower-case) request header goes upstream."""
+    return name not in DROP_REQUEST and not name.startswith(DROP_REQUEST_PREFIXES)
 
 
 class ClosingStream(StreamingResponse):
@@ -67,6 +79,47 @@ def mask_keys(content: bytes, keys: Any) -> bytes:
         if key and key.encode() in content:
             content = content.replace(key.encode(), mask_secret(key).encode())
     return content
+
+
+class KeyMasker:
+    """`mask_keys` over a stream of chunks, so a key split across two chunks is masked too: the
+    end of a chunk that could begin a key is held back until the next chunk tells. Only such
+    an end is held (an SSE event's closing blank line never is), so streaming stays live."""
+
+    def __init__(self, keys: Any):
+        self.keys = [(k.encode(), mask_secret(k).encode()) for k in keys if k]
+        # A key can begin at the end of a chunk only if that chunk ends in one of these bytes
+        # (SSE events end in a newline, which no key holds: the usual chunk is never scanned).
+        self._inner = frozenset(b for key, _ in self.keys for b in key[:-1])
+        self._starts = tuple({key[:3] for key, _ in self.keys})  # "sk-", "AIz": one look each
+        self.held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self.held + chunk if self.held else chunk
+        if any(start in data for start in self._starts):
+            for key, masked in self.keys:
+                if key in data:
+                    data = data.replace(key, masked)
+        keep = self._partial_key(data) if data and data[-1] in self._inner else 0
+        self.held = data[len(data) - keep:] if keep else b""
+        return data[: len(data) - keep] if keep else data
+
+    def close(self) -> bytes:
+        """What is held back when the stream ends (no key followed)."""
+        rest, self.held = self.held, b""
+        return rest
+
+    def _partial_key(self, data: bytes) -> int:
+        """Length of the longest end of `data` that is the start (not the whole) of a key."""
+        longest = 0
+        for key, _ in self.keys:
+            i = data.find(key[:1], max(0, len(data) - len(key) + 1))
+            while i != -1:
+                if key.startswith(data[i:]):
+                    longest = max(longest, len(data) - i)
+                    break
+                i = data.find(key[:1], i + 1)
+        return longest
 
 
 async def passthrough(resp: httpx.Response) -> AsyncIterator[bytes]:

@@ -23,6 +23,7 @@ from relay.errors import (
     NotFound,
     QuotaExceeded,
     RateLimited,
+    RelayError,
     ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
@@ -37,8 +38,8 @@ from relay.forward.call import (
     read_body,
 )
 from relay.forward.passthrough import (
-    DROP_REQUEST,
     ClosingStream,
+    forwardable,
     is_json,
     passthrough,
     response_headers,
@@ -121,8 +122,8 @@ class Relay:
             origin=origin,
         )
         price = await self._price(provider, call)
-        if provider.priced_by_table and price is None:
-            raise BadRequest(f"Model {call.model} has no price on this relay", code="model_not_priced")
+        if price is None:
+            raise _unpriced(provider, call)
         reservation = admit(self.budgets, call, price)
         client = self.clients.get(provider.name) or self.clients["default"]
         upstream = client.build_request(
@@ -140,12 +141,19 @@ class Relay:
             answer = await self.answers.buffered(call, resp, price, reservation)
         finally:
             self.budgets.settle(reservation)
-        data = json.loads(answer.body)
+        try:
+            data = json.loads(answer.body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UpstreamError(
+                f"The provider's answer is not JSON (status {answer.status_code})",
+                code="malformed_answer",
+            ) from e
         if answer.status_code >= 400:
-            message = data.get("error", {}).get("message") if isinstance(data, dict) else None
-            error = UpstreamError(f"The provider refused the call: {message or answer.status_code}")
-            error.status = answer.status_code if answer.status_code < 500 else 502
-            raise error
+            error = data.get("error") if isinstance(data, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
+            refused = UpstreamError(f"The provider refused the call: {message or answer.status_code}")
+            refused.status = answer.status_code if answer.status_code < 500 else 502
+            raise refused
         return data
 
     # -- native provider keys: a plain pass-through, no budget, no costing ----------------------
@@ -181,12 +189,8 @@ class Relay:
             )
         call = describe(request, provider, endpoint, path, body, email)
         price = await self._price(provider, call)
-        if endpoint.kind != "free" and provider.priced_by_table and price is None:
-            raise BadRequest(
-                f"Model {call.model or '(none)'} has no price on this relay, so it cannot be "
-                "budgeted; ask the operator to add it to the price table",
-                code="model_not_priced",
-            )
+        if endpoint.kind != "free" and price is None:
+            raise _unpriced(provider, call)
         try:
             reservation = admit(self.budgets, call, price)
         except (QuotaExceeded, RateLimited):
@@ -212,7 +216,7 @@ class Relay:
             return self.prices.lookup(provider.name, call.model)
         client = self.clients.get(provider.name) or self.clients["default"]
         return await self.openrouter_prices.price(
-            client, self.settings.provider_bases[provider.name], call.model
+            client, self.settings.provider_bases[provider.name], call.model, call.json
         )
 
     def _build(
@@ -231,7 +235,7 @@ class Relay:
         headers = [
             (k.encode("latin-1"), v.encode("latin-1"))
             for k, v in request.headers.items()
-            if k not in DROP_REQUEST and not k.startswith(("x-forwarded-", "cf-", "x-aipipe-"))
+            if forwardable(k)
         ]
         headers.append((provider.auth_header.encode(), (provider.auth_prefix + key).encode()))
         headers.append((b"accept-encoding", b"identity"))  # we read usage from the bytes
@@ -286,4 +290,17 @@ class Relay:
             # The prompt was sent and may be billed even though no answer came: charge it.
             record(self.store, call, status, "broken", None, estimate(call, price, 0), "estimated")
 
-    # -- answers ----------------------------------------------------------------------------
+
+def _unpriced(provider: Provider, call: Call) -> RelayError:
+    """The error for a call the relay cannot price, so cannot bound: refused before forwarding."""
+    if provider.priced_by_table or not call.model:
+        return BadRequest(
+            f"Model {call.model or '(none)'} has no price on this relay, so it cannot be "
+            "budgeted; ask the operator to add it to the price table",
+            code="model_not_priced",
+        )
+    return ServiceUnavailable(
+        f"{provider.route}'s model prices could not be fetched, so the call cannot be "
+        "budgeted; try again shortly",
+        code="prices_unavailable",
+    )

@@ -1,9 +1,17 @@
 """OpenRouter model prices from its `/v1/models` list, cached with a time limit.
 
-Used only when an OpenRouter answer carries no `usage.cost`. The list is fetched at most once
-per TTL per base URL; concurrent callers share one fetch (single flight). A failed fetch never
-raises to the request: the last good list (if any) keeps serving, and the fetch is retried
-after a short back-off rather than cached forever.
+They bound a call before it is forwarded (its reservation and output cap) and price it when the
+answer carries no `usage.cost`. The list is fetched at most once per TTL per base URL; concurrent
+callers share one fetch (single flight). A failed fetch never raises to the request: the last
+good list (if any) keeps serving, and the fetch is retried after a short back-off rather than
+cached forever.
+
+A call is priced at its model's listed price. Anything the list does not price exactly — a
+variant (`:nitro`, `:online`, …) that may route to dearer providers, a router such as
+`openrouter/auto` (listed as variable), an id missing from the list — is bounded by the
+dearest prices in the list, so its worst case is never under-reserved; a `models` fallback list
+is priced at the dearest of the models it names; web search (`:online`, the `web` plugin) adds
+its per-result price to each call.
 """
 
 from __future__ import annotations
@@ -12,8 +20,8 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -32,12 +40,20 @@ _PER_TOKEN = {
     "input_cache_write": "cache_write",
     "internal_reasoning": None,  # reasoning is billed inside completion tokens
 }
+# OpenRouter's web search: $4 per 1,000 results, 5 results unless the `web` plugin says more.
+WEB_RESULT_PRICE = Decimal("0.004")
+WEB_RESULTS_DEFAULT = 5
+_BOUND_FIELDS = ("input", "output", "cached_input", "cache_write", "per_request", "max_output")
 
 
 @dataclass(slots=True)
 class _Table:
     prices: dict[str, Price]
     fetched_at: float
+    dearest: Price | None = None  # the bound for anything the list does not price exactly
+
+    def lookup(self, model: str) -> Price | None:
+        return self.prices.get(model) or self.prices.get(model.lower()) or self.dearest
 
 
 class OpenRouterPrices:
@@ -57,13 +73,26 @@ class OpenRouterPrices:
         self._failed_at: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Future[_Table | None]] = {}
 
-    async def price(self, client: httpx.AsyncClient, base_url: str, model: str) -> Price | None:
-        """The price of `model` (e.g. "openai/gpt-4o-mini"), or None when unknown or the list
-        cannot be fetched. Never raises for network or format problems."""
+    async def price(
+        self, client: httpx.AsyncClient, base_url: str, model: str, body: Any = None
+    ) -> Price | None:
+        """The price that bounds a call to `model` (e.g. "openai/gpt-4o-mini") with this
+        request `body`: the listed price, else the list's dearest (see the module's note).
+        None only when the list cannot be fetched (or prices nothing). Never raises for
+        network or format problems."""
         table = await self._table(client, base_url.rstrip("/"))
         if table is None:
             return None
-        return table.prices.get(model) or table.prices.get(model.lower())
+        names, web_results = routing(model, body)
+        prices = [table.lookup(name) for name in names]
+        if any(p is None for p in prices):
+            return None
+        price = dearest(p for p in prices if p is not None) if len(prices) > 1 else prices[0]
+        if price is not None and web_results:
+            extra = WEB_RESULT_PRICE * web_results
+            price = replace(price, per_request=(price.per_request or Decimal(0)) + extra,
+                            note=f"{price.note}; web search ${extra} a call".lstrip("; "))
+        return price
 
     async def _table(self, client: httpx.AsyncClient, base: str) -> _Table | None:
         now = self._clock()
@@ -92,7 +121,10 @@ class OpenRouterPrices:
             log.warning("OpenRouter price list %s unavailable: %s", url, e)
             self._failed_at[base] = self._clock()
             return None
-        table = _Table(prices, self._clock())
+        bound = dearest(prices.values()) if prices else None
+        if bound is not None:
+            bound = replace(bound, note="not priced exactly by the list: its dearest prices")
+        table = _Table(prices, self._clock(), bound)
         self._tables[base] = table
         self._failed_at.pop(base, None)
         return table
@@ -127,7 +159,7 @@ def parse_models(body: Any, *, source: str) -> dict[str, Price]:
             values["per_request"] = request
         if variable or "input" not in values or "output" not in values:
             continue
-        price = Price(**values, source=source, date=today)
+        price = Price(**values, source=source, date=today, max_output=_max_output(item))
         out[item["id"]] = price
         out.setdefault(item["id"].lower(), price)
     return out
@@ -141,3 +173,45 @@ def _per_token(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return amount if amount.is_finite() else None
+
+
+def routing(model: str, body: Any) -> tuple[list[str], int]:
+    """The models a request may run on (its `model`, then any `models` fallbacks) and how many
+    web-search results it may pay for (`:online`, or a `web` plugin's `max_results`)."""
+    names = [model]
+    web = WEB_RESULTS_DEFAULT if model.endswith(":online") else 0
+    if isinstance(body, dict):
+        fallbacks = body.get("models")
+        if isinstance(fallbacks, list):
+            names += [m for m in fallbacks if isinstance(m, str) and m]
+        plugins = body.get("plugins")
+        for plugin in plugins if isinstance(plugins, list) else []:
+            if isinstance(plugin, dict) and plugin.get("id") == "web":
+                asked = plugin.get("max_results")
+                ok = isinstance(asked, int) and not isinstance(asked, bool) and asked > 0
+                web = max(web, asked if ok else WEB_RESULTS_DEFAULT)  # type: ignore[type-var]
+    return names, web
+
+
+def dearest(prices: Iterable[Price]) -> Price | None:
+    """A price no dearer model in `prices` exceeds: each field's largest value."""
+    prices = list(prices)
+    if not prices:
+        return None
+    values: dict[str, Any] = {}
+    for name in _BOUND_FIELDS:
+        present = [getattr(p, name) for p in prices if getattr(p, name) is not None]
+        if present:
+            values[name] = max(present)
+    return Price(**values, source=prices[0].source, date=prices[0].date)
+
+
+def _max_output(item: dict[str, Any]) -> int | None:
+    """A model's largest reply: its top provider's completion limit, else its context length
+    (a reply cannot be longer than the context)."""
+    top = item.get("top_provider")
+    for value in ((top or {}).get("max_completion_tokens") if isinstance(top, dict) else None,
+                  item.get("context_length")):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None

@@ -71,14 +71,60 @@ def split_version(provider: Provider, path: str) -> tuple[str, str]:
 class Endpoint:
     """What a path under a provider is, for costing."""
 
-    kind: str  # chat | responses | embeddings | images | speech | transcription | generate | free | unknown
+    kind: str  # chat | completions | responses | embeddings | images | speech | transcription
+    #            | generate | free | unknown
     model: str | None = None  # from the path (Gemini)
     stream: bool = False  # from the path (Gemini streamGenerateContent)
 
 
+@dataclass(frozen=True, slots=True)
+class OutputCap:
+    """Where a request body names the largest reply it wants and how many replies, in every
+    spelling the provider accepts. The relay reads them all (the largest counts), and caps a
+    reply by writing the cap into each spelling present, else into `write`."""
+
+    fields: tuple[str, ...]  # the output maximum, every accepted spelling
+    write: str  # the spelling written when the request names none
+    replies: tuple[str, ...] = ()  # fields that multiply the replies (n, candidateCount)
+    # The object holding those fields, in each accepted spelling; () for the body itself.
+    section: tuple[str, ...] = ()
+    default: int | None = None  # the provider's own maximum when the request names none
+
+
+# Chat reads max_completion_tokens or the older max_tokens; max_output_tokens is read too,
+# because OpenAI-compatible servers behind the same route may take it.
+_CHAT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+_OPENAI_CHAT = OutputCap(_CHAT_FIELDS, "max_completion_tokens", ("n", "best_of"))
+_RESPONSES = OutputCap(("max_output_tokens",), "max_output_tokens")
+# Which field carries the output cap, per provider and endpoint kind. Adding a provider (or an
+# endpoint) whose calls write tokens adds an entry here.
+OUTPUT_CAPS: dict[tuple[str, str], OutputCap] = {
+    ("openai", "chat"): _OPENAI_CHAT,
+    ("openai", "completions"): OutputCap(("max_tokens",), "max_tokens", ("n", "best_of"),
+                                         default=16),
+    ("openai", "responses"): _RESPONSES,
+    ("openrouter", "chat"): OutputCap(_CHAT_FIELDS, "max_tokens", ("n", "best_of")),
+    ("openrouter", "completions"): OutputCap(("max_tokens",), "max_tokens", ("n", "best_of")),
+    ("openrouter", "responses"): _RESPONSES,
+    # Google's JSON reads both lowerCamelCase and the proto's snake_case names.
+    ("gemini", "generate"): OutputCap(("maxOutputTokens", "max_output_tokens"), "maxOutputTokens",
+                                      ("candidateCount", "candidate_count"),
+                                      section=("generationConfig", "generation_config")),
+}
+
+# Request fields that make a call's cost unknowable when it is answered, per endpoint kind:
+# such calls are refused for AI Pipe tokens. A background response is answered `queued` with
+# no usage and then runs on the operator's key.
+UNBOUNDED_FIELDS: dict[str, tuple[str, ...]] = {"responses": ("background",)}
+
+
+def output_cap(provider: Provider, endpoint: Endpoint) -> OutputCap | None:
+    return OUTPUT_CAPS.get((provider.name, endpoint.kind))
+
+
 _OPENAI_KINDS = {
     "/v1/chat/completions": "chat",
-    "/v1/completions": "chat",
+    "/v1/completions": "completions",
     "/v1/responses": "responses",
     "/v1/embeddings": "embeddings",
     "/v1/images/generations": "images",

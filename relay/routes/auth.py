@@ -1,17 +1,23 @@
-"""Getting a token: Google sign-in (`/token`) and the dev sign-in form (`/dev-login`)."""
+"""Getting a token: Google sign-in (`/token`) and the dev sign-in form (`/dev-login`).
+
+`/dev-login` mints any token, admin included, for whoever reaches it, so beyond "--dev and a
+loopback client" it refuses what a web page could send through the developer's browser: a
+body that is not JSON (an HTML form posts without a CORS preflight, and the edge grants none
+here), a Host that is not a loopback name (a DNS-rebinding page names its own host), and an
+Origin other than a loopback one."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from relay.auth.tokens import issue_token
-from relay.errors import BadRequest, NotFound, Unauthorized
+from relay.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from relay.routes.params import looks_like_email
 
 MAX_FORM = 16 * 1024
@@ -38,6 +44,16 @@ async def dev_login(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     if not settings.dev or not _is_loopback(request):
         raise NotFound("Not found")
+    if not _loopback_name(request.headers.get("host", "")):
+        raise Forbidden(
+            "The dev sign-in answers only at a loopback address (localhost, 127.0.0.1, [::1])",
+            code="not_loopback_host",
+        )
+    origin = request.headers.get("origin")
+    if origin is not None and not _loopback_name(urlsplit(origin).netloc):
+        raise Forbidden("The dev sign-in does not answer other sites", code="cross_site")
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise BadRequest("Send the email as JSON: {\"email\": ...}", code="unsupported_media_type")
     email = (await _body_fields(request)).get("email")
     if not isinstance(email, str) or not looks_like_email(email):
         raise BadRequest("Enter an email address like you@example.com", code="invalid_email")
@@ -72,7 +88,19 @@ def _is_loopback(request: Request) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return host in ("testclient", "localhost")
+        return False
+
+
+def _loopback_name(netloc: str) -> bool:
+    """A Host (or an Origin's host) that names this machine: localhost, *.localhost or a
+    loopback address, with any port."""
+    host = urlsplit("//" + netloc.strip()).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 routes = [

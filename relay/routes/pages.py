@@ -89,6 +89,11 @@ RUNTIMES = (
     Runtime("vega-embed", "vega-embed", "build", "vega-embed.min.js"),
 )
 INTERPRETERS = {"py": "pyodide", "mpy": "micropython"}  # <script type=...> -> runtime name
+# What a page loads from a runtime package: code, WebAssembly, styles, Pyodide's stdlib zip and
+# lock file, wheels, source maps. Nothing else in the packages is served — not Pyodide's
+# console.html (a page on this origin, beside the stored token, with scripts from a CDN), nor
+# READMEs, type stubs or images.
+RUNTIME_FILES = frozenset({".js", ".mjs", ".wasm", ".css", ".zip", ".json", ".whl", ".map"})
 
 
 @dataclass(frozen=True)
@@ -145,8 +150,10 @@ def page_routes(settings: Settings, pages: Sequence[Page] = PAGES) -> list[BaseR
         directory = web / "node_modules" / rt.package / rt.subdir
         version = site.versions.get(rt.name)
         if version:  # versioned URLs never change content: cache them for good
-            routes.append(Mount(f"/static/{rt.name}/{version}", app=_Static(directory, IMMUTABLE)))
-        routes.append(Mount(f"/static/{rt.name}", app=_Static(directory, REVALIDATE)))
+            routes.append(Mount(f"/static/{rt.name}/{version}",
+                                app=_Static(directory, IMMUTABLE, only=RUNTIME_FILES)))
+        routes.append(Mount(f"/static/{rt.name}",
+                            app=_Static(directory, REVALIDATE, only=RUNTIME_FILES)))
     routes.append(Mount("/static/py", app=_Static(web / "py", REVALIDATE, versioned=True)))
     routes.append(Mount("/static", app=_Static(web / "static", REVALIDATE, versioned=True)))
     return routes
@@ -174,11 +181,18 @@ class _Static(StaticFiles):
     """StaticFiles with explicit cache headers and content types. With `versioned`, a request
     carrying `?v=` (the content hash the page put there) is cached for good."""
 
-    def __init__(self, directory: Path, cache_control: str, *, versioned: bool = False):
+    def __init__(self, directory: Path, cache_control: str, *, versioned: bool = False,
+                 only: frozenset[str] | None = None):
         # check_dir=False: a missing web/node_modules (npm not run yet) answers 404, not a crash.
         super().__init__(directory=directory, check_dir=False)
         self.cache_control = cache_control
         self.versioned = versioned
+        self.only = only  # the file name endings served; None: all
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if self.only is not None and Path(path).suffix.lower() not in self.only:
+            return PlainTextResponse("Not Found", status_code=404)
+        return await super().get_response(path, scope)
 
     async def check_config(self) -> None:
         """A missing directory (npm not run yet) answers 404 instead of raising."""

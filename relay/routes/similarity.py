@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from relay.auth.access import require_user
-from relay.errors import BadRequest
+from relay.errors import BadRequest, UpstreamError
 
 MAX_TEXTS = 2048
 
@@ -44,7 +44,7 @@ async def similarity(request: Request) -> JSONResponse:
         email,
         request.headers.get("origin", ""),
     )
-    vectors = {unique[item["index"]]: _unit(item["embedding"]) for item in data["data"]}
+    vectors = dict(zip(unique, (_unit(v) for v in _embeddings(data, len(unique))), strict=True))
     matrix = [
         [
             round(sum(a * b for a, b in zip(vectors[d], vectors[t], strict=True)), precision)
@@ -52,12 +52,13 @@ async def similarity(request: Request) -> JSONResponse:
         ]
         for d in docs
     ]
-    usage = data.get("usage", {})
+    usage = data.get("usage")
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
     return JSONResponse(
         {
             "model": model,
             "similarity": matrix,
-            "usage": {"prompt_tokens": usage.get("prompt_tokens", 0)},
+            "usage": {"prompt_tokens": tokens if isinstance(tokens, int) else 0},
         }
     )
 
@@ -66,6 +67,39 @@ def _texts(value: object, name: str) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(t, str) for t in value):
         raise BadRequest(f"{name} must be a non-empty list of strings")
     return value
+
+
+def _embeddings(data: object, count: int) -> list[list[float]]:
+    """The vectors of an embeddings answer in input order, checked: one per text, numbers of
+    one length. Anything else is the provider's fault: 502, never a crash."""
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise _malformed("it has no 'data' list")
+    vectors: list[list[float] | None] = [None] * count
+    for item in items:
+        index = item.get("index") if isinstance(item, dict) else None
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+            raise _malformed("an item has no valid 'index'")
+        vector = item.get("embedding")
+        if not isinstance(vector, list) or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            for x in vector
+        ):
+            raise _malformed("an 'embedding' is not a list of numbers")
+        if vectors[index] is not None:
+            raise _malformed("a text was embedded twice")
+        vectors[index] = vector
+    found = [v for v in vectors if v is not None]
+    if len(found) < count:
+        raise _malformed(f"{count - len(found)} of {count} texts were not embedded")
+    if len({len(v) for v in found}) != 1 or not found[0]:
+        raise _malformed("the vectors are not all of one length")
+    return found
+
+
+def _malformed(why: str) -> UpstreamError:
+    return UpstreamError(f"The provider's embeddings answer is malformed: {why}",
+                         code="malformed_answer")
 
 
 def _unit(vector: list[float]) -> list[float]:

@@ -1,7 +1,8 @@
 """`/proxy/<url>`: fetch a public web resource for a browser app (a CORS helper).
 
 Safe by construction: only http(s); the host is resolved and every address must be public
-(no loopback, private, link-local, multicast, reserved); the connection goes to the vetted address
+(no loopback, private, link-local, multicast, reserved — nor an IPv6 form that wraps such an IPv4
+address: mapped, NAT64, 6to4, IPv4-compatible); the connection goes to the vetted address
 (so DNS cannot change between check and use), with the original Host and TLS server name;
 redirects are followed by hand and checked the same way; the caller's Authorization and cookies are
 never forwarded; time and size are bounded.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
@@ -31,14 +32,33 @@ FORWARD_HEADERS = ("accept", "accept-language", "content-type", "user-agent")
 KEEP_RESPONSE = ("content-type", "cache-control", "etag", "last-modified", "content-language")
 
 
+# A host name -> its addresses, as strings; the app's `resolver` (tests give a stand-in).
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the IPv4 address is the last 32 bits
+# Never public, whatever Python's tables say: IPv4-compatible (::a.b.c.d, deprecated), local-use
+# NAT64 (RFC 8215) and site-local (deprecated fec0::/10).
+_NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in ("::/96", "64:ff9b:1::/48", "fec0::/10"))
+
+
 def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    """Whether a connection to `address` reaches the public internet. IPv6 forms that carry
+    an IPv4 address (mapped, NAT64, 6to4, Teredo) are judged by the IPv4 address they reach."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        elif ip.teredo or any(ip in net for net in _NOT_PUBLIC):
+            return False
+        else:
+            inner = ip.sixtofour or (
+                ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None
+            )
+            if inner is not None and not is_public(str(inner)):
+                return False
     return ip.is_global and not ip.is_multicast
 
 
-async def resolve(host: str, port: int) -> list[str]:
+async def system_resolve(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
@@ -52,7 +72,7 @@ async def web_proxy(request: Request) -> Response:
     if request.url.query:
         raw += "?" + request.url.query
     body = await read_body(request, MAX_BYTES)
-    allow: Callable[[str], bool] = getattr(request.app.state, "proxy_allows", is_public)
+    resolve: Resolver = request.app.state.resolver
     # latin-1 bytes, as received: httpx refuses non-ASCII str header values.
     headers = {
         k.encode(): v.encode("latin-1") for k, v in request.headers.items() if k in FORWARD_HEADERS
@@ -60,7 +80,7 @@ async def web_proxy(request: Request) -> Response:
     try:
         # A whole-fetch deadline: per-read timeouts alone let a server drip bytes for hours.
         async with asyncio.timeout(TOTAL_TIMEOUT):
-            return await _follow(request.app.state.http, request.method, raw, headers, body, allow)
+            return await _follow(request.app.state.http, request.method, raw, headers, body, resolve)
     except TimeoutError as e:
         raise UpstreamTimeout(f"The fetch took longer than {TOTAL_TIMEOUT:g} s") from e
 
@@ -71,10 +91,10 @@ async def _follow(
     url: str,
     headers: dict[bytes, bytes],
     body: bytes,
-    allow: Callable[[str], bool],
+    resolve: Resolver,
 ) -> Response:
     for _ in range(MAX_REDIRECTS + 1):
-        status, got, content = await _fetch(client, method, url, headers, body, allow)
+        status, got, content = await _fetch(client, method, url, headers, body, resolve)
         if status in (301, 302, 303, 307, 308) and "location" in got:
             url = urljoin(url, got["location"])
             if status == 303 or (status in (301, 302) and method == "POST"):
@@ -91,14 +111,14 @@ async def _fetch(
     url: str,
     headers: dict[bytes, bytes],
     body: bytes,
-    allow: Callable[[str], bool],
+    resolve: Resolver,
 ) -> tuple[int, httpx.Headers, bytes]:
     parts, host, port = _target(url)
     try:
         addresses = await resolve(host, port)
     except (OSError, UnicodeError) as e:
         raise BadRequest(f"Cannot resolve {host}") from e
-    if not addresses or not all(_allowed(allow, a) for a in addresses):
+    if not addresses or not all(_allowed(a) for a in addresses):
         raise Forbidden(f"{host} is not a public address", code="forbidden_target")
     ip = addresses[0]
     netloc = f"[{ip}]" if ":" in ip else ip
@@ -155,8 +175,8 @@ def _host_header(host: str, port: int | None) -> str:
     return host if port is None else f"{host}:{port}"
 
 
-def _allowed(allow: Callable[[str], bool], address: str) -> bool:
+def _allowed(address: str) -> bool:
     try:
-        return allow(address)
+        return is_public(address)
     except ValueError:  # an address ipaddress cannot read is not one we can vouch for
         return False

@@ -25,6 +25,12 @@ from relay.store.migrations import LEDGER_COLUMNS, MIGRATIONS
 _INSERT = "INSERT INTO requests SELECT {}".format(
     ", ".join(f"unnest(?::{sql_type}[])" for _, sql_type in LEDGER_COLUMNS)
 )
+_FORMULA_START = "'=', '+', '-', '@', chr(9), chr(13)"
+_CSV_COLUMNS = ", ".join(
+    f"CASE WHEN left({name}, 1) IN ({_FORMULA_START}) THEN chr(39) || {name} ELSE {name} END"
+    f" AS {name}" if sql_type == "VARCHAR" else name
+    for name, sql_type in LEDGER_COLUMNS
+)
 
 
 class LedgerDB:
@@ -119,12 +125,16 @@ class LedgerDB:
             cur.close()
 
     def export(self, out: Path, fmt: str) -> int:
-        """Write the ledger to `out` as parquet or csv; returns the number of rows."""
+        """Write the ledger to `out` as parquet or csv; returns the number of rows.
+
+        In CSV, a text cell a spreadsheet would run as a formula (it starts with =, +, -, @, a
+        tab or a carriage return — a caller's Origin header or model name can) is written with a
+        leading apostrophe, which spreadsheets show as text."""
         if fmt not in ("parquet", "csv"):
             raise ValueError("format must be parquet or csv")
         cur = self.con.cursor()
         try:
-            cols = ", ".join(COLUMN_NAMES)
+            cols = ", ".join(COLUMN_NAMES) if fmt == "parquet" else _CSV_COLUMNS
             options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
             target = str(out).replace("'", "''")
             cur.execute(f"COPY (SELECT {cols} FROM requests ORDER BY ts) TO '{target}' ({options})")

@@ -9,16 +9,22 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from .protocol import GEMINI_MODELS, Call, embed, reply_chunks, sse, words
+from .protocol import GEMINI_MODELS, Call, embed, output_cap, reply_chunks, sse, words
+
+_CONFIG = ("generationConfig", "generation_config")
 
 
-def _gemini_usage(call: Call, prompt: int, candidates: int) -> dict[str, Any] | None:
+def _thinks(call: Call) -> bool:
+    config = next((call.data[s] for s in _CONFIG if isinstance(call.data.get(s), dict)), {})
+    thinking = config.get("thinkingConfig") or config.get("thinking_config") or {}
+    budget = thinking.get("thinkingBudget", thinking.get("thinking_budget"))
+    return "2.5" in call.model and "lite" not in call.model and budget != 0
+
+
+def _gemini_usage(call: Call, prompt: int, candidates: int, thoughts: int
+                  ) -> dict[str, Any] | None:
     if "nousage" in call.behaviours:
         return None
-    thinking = (call.data.get("generationConfig") or {}).get("thinkingConfig") or {}
-    thinks = "2.5" in call.model and "lite" not in call.model and thinking.get(
-        "thinkingBudget") != 0
-    thoughts = 2 * call.chunks if thinks else 0
     usage: dict[str, Any] = {"promptTokenCount": prompt, "candidatesTokenCount": candidates,
                              "totalTokenCount": prompt + candidates + thoughts,
                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}]}
@@ -31,6 +37,8 @@ def _gemini_usage(call: Call, prompt: int, candidates: int) -> dict[str, Any] | 
 
 def gemini_generate(call: Call, stream: bool) -> Response:
     prompt = max(1, words(call.data.get("contents")) + words(call.data.get("systemInstruction")))
+    cap = output_cap(call.data, ("maxOutputTokens", "max_output_tokens"), _CONFIG)
+    thoughts = call.limit_output(cap, _thinks(call))
     texts = reply_chunks(call.chunks)
     rid = uuid.uuid4().hex[:20]
 
@@ -40,12 +48,12 @@ def gemini_generate(call: Call, stream: bool) -> Response:
         if done:
             cand["finishReason"] = "STOP"
         out: dict[str, Any] = {"candidates": [cand], "modelVersion": call.model, "responseId": rid}
-        usage = _gemini_usage(call, prompt, so_far)
+        usage = _gemini_usage(call, prompt, so_far, thoughts)
         if usage:
             out["usageMetadata"] = usage
         return out
 
-    usage = _gemini_usage(call, prompt, call.chunks)
+    usage = _gemini_usage(call, prompt, call.chunks, thoughts)
     if not stream:
         return call.json(obj(texts, True, call.chunks), usage)
     events = [obj([t], i == len(texts) - 1, i + 1) for i, t in enumerate(texts)]

@@ -21,6 +21,7 @@ from .protocol import (
     Call,
     embed,
     openrouter_cost,
+    output_cap,
     reply_chunks,
     sse,
     words,
@@ -31,10 +32,9 @@ def _is_reasoning(model: str) -> bool:
     return re.match(r"(openai/)?(o\d|gpt-5)", model) is not None
 
 
-def _openai_usage(call: Call, prompt: int) -> dict[str, Any] | None:
+def _openai_usage(call: Call, prompt: int, reasoning: int) -> dict[str, Any] | None:
     if "nousage" in call.behaviours:
         return None
-    reasoning = 2 * call.chunks if _is_reasoning(call.model) else 0
     completion = call.chunks + reasoning
     cached = prompt // 2 if "cached" in call.behaviours else 0
     usage: dict[str, Any] = {
@@ -52,8 +52,9 @@ def _openai_usage(call: Call, prompt: int) -> dict[str, Any] | None:
 
 
 def chat_completions(call: Call) -> Response:
-    prompt = max(1, words(call.data.get("messages")))
-    usage = _openai_usage(call, prompt)
+    prompt = max(1, words(call.data.get("messages") or call.data.get("prompt")))
+    cap = output_cap(call.data, ("max_completion_tokens", "max_tokens"))
+    usage = _openai_usage(call, prompt, call.limit_output(cap, _is_reasoning(call.model)))
     cost = Decimal(str(usage["cost"])) if usage and "cost" in usage else None
     texts = reply_chunks(call.chunks)
     base: dict[str, Any] = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()),
@@ -97,7 +98,9 @@ def chat_completions(call: Call) -> Response:
 
 def responses(call: Call) -> Response:
     prompt = max(1, words(call.data.get("input")) + words(call.data.get("instructions")))
-    chat_usage = _openai_usage(call, prompt)
+    reasoning = call.limit_output(output_cap(call.data, ("max_output_tokens",)),
+                                  _is_reasoning(call.model))
+    chat_usage = _openai_usage(call, prompt, reasoning)
     usage = None
     if chat_usage:
         usage = {"input_tokens": prompt,

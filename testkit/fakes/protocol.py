@@ -22,7 +22,9 @@ DEFAULT_KEYS = {
     "openai": "sk-test-openai", "openrouter": "sk-or-test", "gemini": "AIza-test-gemini",
     "anthropic": "sk-ant-test-anthropic"}
 BEHAVIOURS = ("slow", "error500", "error429", "break", "silent", "nousage", "leakkey", "cached",
-              "linger", "streamerror")
+              "linger", "streamerror", "fill", "leaktext", "leakstream")
+# Under `fill`, a reply that names no maximum runs to this many tokens (mostly reasoning).
+FILL_MAX_OUTPUT = 100_000
 WORDS = ("Hello", "from", "the", "fake", "upstream", "streaming", "reply", "number")
 # OpenRouter prices per token, as strings like its /models list; unlisted models use DEFAULT_PRICE.
 OPENROUTER_PRICES = {
@@ -53,6 +55,23 @@ def words(value: Any) -> int:
     if isinstance(value, dict):
         return sum(words(value[k]) for k in ("content", "text", "parts", "input") if k in value)
     return 0
+
+
+def output_cap(data: dict[str, Any], fields: tuple[str, ...], sections: tuple[str, ...] = ()
+               ) -> int | None:
+    """The reply maximum a request names, as a provider reads it: any of `fields` (in the body,
+    or in whichever of `sections` is present); the largest counts."""
+    holder: Any = data
+    for name in sections:
+        if isinstance(data.get(name), dict):
+            holder = data[name]
+            break
+    else:
+        if sections:
+            return None
+    values = [holder.get(f) for f in fields]
+    present = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return max(present) if present else None
 
 
 def reply_chunks(n: int) -> list[str]:
@@ -153,6 +172,23 @@ class Call:
     chunks: int = 5
     delay: float = 0.1
     pace: float = 0.0  # seconds between stream pieces without `slow` (the app's `pace`)
+
+    def limit_output(self, cap: int | None, reasoning: bool) -> int:
+        """Shape the reply as a provider does under the request's `cap`: `chunks` visible tokens
+        (plus twice as many reasoning tokens for a reasoning model), never more than `cap` in
+        all; under `fill` the reply runs to the cap (FILL_MAX_OUTPUT when none), mostly as
+        reasoning. Sets `chunks` to the visible tokens; returns the reasoning tokens."""
+        shown = self.chunks
+        thinking = 2 * shown if reasoning else 0
+        if "fill" in self.behaviours:
+            total = cap or FILL_MAX_OUTPUT
+            shown = min(shown, total)
+            thinking = total - shown
+        elif cap is not None:
+            shown = min(shown, cap)
+            thinking = min(thinking, cap - shown)
+        self.chunks = shown
+        return thinking
 
     def bill(self, usage: dict[str, Any] | None, stream: bool, cost: Decimal | None = None) -> None:
         self.app.state.billed.append({"provider": self.provider, "model": self.model,

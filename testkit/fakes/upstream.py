@@ -5,9 +5,12 @@ Behaviours are chosen by the `x-fake` header (comma/space separated) or by the w
 the model name, so SDK clients and browsers can both trigger them:
 `slow` (chunks `x-fake-delay` ms apart, default 100), `error500`, `error429`, `break` (the body is
 cut mid-way and the connection dropped), `silent` (never answers), `nousage` (no usage reported),
-`leakkey` (a 400 whose body holds the full key received), `cached` (half the prompt is cached),
-`linger` (a stream's connection stays open `x-fake-delay` ms after its last piece),
-`streamerror` (Anthropic: an `error` event mid-stream).
+`leakkey` (a 400 whose body holds the full key received), `leaktext` (the same as text/plain),
+`leakstream` (an SSE stream whose error event quotes the key, split across two chunks),
+`cached` (half the prompt is cached), `fill` (the reply runs to its maximum: the cap the request
+names, else 100,000 tokens, mostly reasoning), `linger` (a stream's connection stays open
+`x-fake-delay` ms after its last piece), `streamerror` (Anthropic: an `error` event mid-stream).
+Replies never run past the cap a request names.
 Streams carry `x-fake-chunks` content chunks (default 5); the reply has one token per chunk and the
 prompt one token per word (min 1). `create_fake_upstream(pace=s)` spaces every stream's pieces `s`
 seconds apart, as a real model's tokens arrive (clients configured as users configure them send
@@ -89,6 +92,13 @@ async def _handle(request: Request) -> Response:
             "requests" if provider == "openai" else "RESOURCE_EXHAUSTED", "rate_limit_exceeded")
     if "leakkey" in behaviours:
         return provider_error(provider, 400, f"Request rejected for API key {key} (fake leak)")
+    if "leaktext" in behaviours:
+        return Response(f"Bad gateway: upstream refused key {key}", 502, media_type="text/plain")
+    if "leakstream" in behaviours:
+        event = json.dumps({"error": {"message": f"key {key} is over its quota"}})
+        half = event.index(key) + len(key) // 2
+        pieces = [f"data: {event[:half]}".encode(), f"{event[half:]}\n\n".encode()]
+        return call.stream(pieces, None, "text/event-stream", lambda: None)
     if provider == "gemini":
         response = gemini_dispatch(call)
     elif provider == "anthropic":
@@ -99,6 +109,10 @@ async def _handle(request: Request) -> Response:
         response = handler(call) if handler else None
     if response is None:
         return provider_error(provider, 404, f"Invalid URL ({request.method} /{sub})", code=None)
+    if provider == "openai":  # as OpenAI does: which of the key owner's accounts answered
+        response.headers["openai-organization"] = "org-fake-operator"
+        response.headers["openai-project"] = "proj_fake_operator"
+        response.headers["openai-processing-ms"] = "7"
     return response
 
 

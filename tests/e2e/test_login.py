@@ -28,6 +28,8 @@ def test_google_sign_in_gives_a_working_token(relay: Relay, context: BrowserCont
     spend against the budget and snippets with this deployment's URL and the token."""
     credential = relay.google.id_token("Student@Example.com", name="Stu Dent")
     route_google(context, credential)
+    exchanges = []
+    page.on("request", lambda r: exchanges.append(r) if "/token" in r.url else None)
     page.goto(relay.url + "/login")
     wait_ready(page)
     expect(page.get_by_test_id("dev-email")).to_be_visible()  # --dev shows both ways in
@@ -36,6 +38,9 @@ def test_google_sign_in_gives_a_working_token(relay: Relay, context: BrowserCont
     token = page.get_by_test_id("token")
     expect(token).to_be_visible()
     text = token.inner_text().strip()
+    # The credential travels in a POST body, never in a URL (proxies log URLs).
+    assert [(r.method, r.url) for r in exchanges] == [("POST", relay.url + "/token")]
+    assert json.loads(exchanges[0].post_data) == {"credential": credential}
     assert page.evaluate("window.__gsi.client_id") == relay.google.client_id
     usage = httpx.get(relay.url + "/usage", headers={"Authorization": f"Bearer {text}"})
     assert usage.status_code == 200, usage.text
