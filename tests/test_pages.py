@@ -116,7 +116,7 @@ def test_runtime_caching(tmp_path: Path) -> None:
     assert c.get("/static/pyodide/pyodide.mjs").status_code == 200
 
 
-@needs_runtime
+@pytest.mark.usefixtures("needs_runtime")
 def test_only_the_runtime_files_pages_load_are_served(tmp_path: Path) -> None:
     """Pyodide's console.html (a page on this origin, next to the stored token, loading scripts
     from a CDN) and the packages' other files are not served — at either URL — while what the
