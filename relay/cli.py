@@ -106,6 +106,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,  # the relay writes one JSON line per request itself
             timeout_graceful_shutdown=int(args.grace),
             server_header=False,
+            # The client's address comes from the relay's edge, which believes X-Forwarded-For
+            # only from AIPIPE_TRUSTED_PROXIES; uvicorn's own reading trusts 127.0.0.1 by default.
+            proxy_headers=False,
         )
     finally:
         if _recorded(running).get("pid") == os.getpid():  # never another relay's record
