@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.probe import Connection, percentile, wait_for_answer
-from testkit.relay_process import RelayProcess, free_port
+from testkit.relay_process import RelayProcess, free_port, stop_process
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -160,13 +160,7 @@ def start_relay(
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, timeout=10)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from testkit.relay_process import stop_process
+
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nginx"
 INCLUDES = "/etc/nginx/aipipe/"
 
@@ -101,12 +103,7 @@ def run_nginx(work: Path, replicas: list[int], cert: Path, key: Path, https_port
             time.sleep(0.05)
         yield NginxSite(https_port, http_port, work / "error.log", work / "access.log")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _listening(port: int) -> bool:
