@@ -67,7 +67,8 @@ class Meter:
             return
         ttfb = fields.get("ttfb_ms")
         if ttfb is not None:
-            _histogram(self.ttfb, provider, TTFB_BUCKETS).observe(ttfb / 1000)
+            hist = self.ttfb.get(provider) or _histogram(self.ttfb, provider, TTFB_BUCKETS)
+            hist.observe(ttfb / 1000)
         outcome = fields.get("outcome")
         if outcome is None:  # reached a provider route but was never recorded (e.g. a 401)
             return
@@ -84,11 +85,11 @@ class Meter:
                 self.cost[where] = self.cost.get(where, Decimal(0)) + amount
         latency = fields.get("latency_ms")
         if latency is not None and ttfb is not None:  # only calls the provider answered
-            _histogram(self.latency, provider, LATENCY_BUCKETS).observe(latency / 1000)
+            hist = self.latency.get(provider) or _histogram(self.latency, provider, LATENCY_BUCKETS)
+            hist.observe(latency / 1000)
 
 
 def _histogram(table: dict[str, Histogram], key: str, bounds: tuple[float, ...]) -> Histogram:
-    found = table.get(key)
-    if found is None:
-        found = table[key] = Histogram(bounds)
+    """A provider's first observation: its histogram."""
+    found = table[key] = Histogram(bounds)
     return found
