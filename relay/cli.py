@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -93,6 +94,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     _banner(settings, url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    # SIGHUP reloads the policy once the app runs (relay.app); until then it must not kill us.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     def record_running() -> None:  # only once this process owns the database
         running.write_text(json.dumps({"url": url, "pid": os.getpid()}))
