@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
 
 from bench.docs import place
 from bench.probe import Connection, percentile, wait_for_answer
-from testkit.relay_process import RelayProcess, free_port
+from testkit.relay_process import RelayProcess, free_port, stop_process
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "latest.md"  # a run written here also updates docs/performance.md
@@ -162,13 +162,7 @@ def start_relay(
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, timeout=10)
 
 
 def cpu_seconds(pid: int) -> float:

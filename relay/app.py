@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 from starlette.applications import Starlette
@@ -21,9 +24,12 @@ from relay.costing.pricing import PriceTable
 from relay.edge import Edge, InFlight
 from relay.errors import RelayError, error_response
 from relay.forward.proxy import Relay
+from relay.forwarded import TrustedProxies
+from relay.live_policy import LivePolicy
+from relay.metrics import Meter
 from relay.providers.demo_model import DEMO_KEY, DemoTransport
 from relay.providers.http1 import Http1Transport, LeanClient
-from relay.routes import admin, auth, health, prices, usage
+from relay.routes import admin, auth, health, metrics, prices, usage
 from relay.routes.pages import page_routes
 from relay.routes.similarity import similarity
 from relay.routes.webproxy import Resolver, system_resolve, web_proxy
@@ -44,15 +50,19 @@ def create_app(
     `resolver` the DNS look-ups of /proxy (tests pass a stand-in; its address checks still
     run); `on_ready` runs once the relay owns its database (`serve` then records where it runs)."""
     inflight = InFlight()
+    meter = Meter()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        policy = LivePolicy.start(settings)
         store = Store(
             settings.db_path,
             flush_seconds=settings.flush_seconds,
-            mirror_days=settings.policy.longest_window(),
+            mirror_days=policy.longest_window(),
             worker_idle=settings.store_idle,
         ).open()
+        # A reloaded policy with a longer budget window: the store reads those days first.
+        policy.listeners.append(lambda new: store.widen(new.longest_window()))
         timeout = httpx.Timeout(
             connect=settings.upstream_timeout,
             read=settings.stream_idle_timeout,
@@ -60,12 +70,20 @@ def create_app(
             pool=settings.upstream_timeout,
         )
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-        http = httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits)
-        # Provider calls (the hot path) use the lean HTTP/1.1 transport: httpx's default pool
-        # costs more CPU than the rest of a relayed call. Google certs and /proxy keep `http`.
+        # `http` serves /proxy only, always direct (never through an egress proxy: its SSRF
+        # check vets the address it connects to; see docs/deployment.md). trust_env=False: the
+        # proxy variables are read by relay.settings, not by httpx behind its back.
+        http = httpx.AsyncClient(
+            transport=transport or httpx.AsyncHTTPTransport(verify=httpx.create_ssl_context(), limits=limits),
+            timeout=timeout,
+            trust_env=False,
+        )
+        # Provider calls (the hot path) use the lean HTTP/1.1 transport — httpx's default pool
+        # costs more CPU than the rest of a relayed call — through the egress proxy if one is
+        # set. Google's certs are fetched the same way.
         upstream = http
         if transport is None:
-            upstream = LeanClient(Http1Transport(), timeout=timeout)
+            upstream = LeanClient(Http1Transport(egress=settings.egress), timeout=timeout)
         clients = {"default": upstream}
         keys = dict(settings.provider_keys)
         demo: httpx.AsyncClient | None = None
@@ -76,13 +94,16 @@ def create_app(
             keys["openai"] = DEMO_KEY
         state = app.state
         state.settings = settings
+        state.policy = policy
         state.store = store
         state.http = http
         state.resolver = resolver
-        state.budgets = Budgets(settings.policy, store)
+        state.budgets = Budgets(policy, store)
         state.inflight = inflight
-        state.verifier = TokenVerifier(settings)
-        state.google = GoogleVerifier(settings.google_client_id, settings.google_certs_url, http)
+        state.meter = meter
+        state.metrics_registry = metrics.registry_for(state)
+        state.verifier = TokenVerifier(settings, policy)
+        state.google = GoogleVerifier(settings.google_client_id, settings.google_certs_url, upstream)
         state.relay = Relay(
             settings, store, state.budgets, PriceTable.load(), state.verifier, clients, keys
         )
@@ -94,7 +115,8 @@ def create_app(
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
         try:
-            yield
+            with reload_on_sighup(policy):
+                yield
         finally:
             # uvicorn cancels what outlived the grace period and, without waiting, shuts us
             # down: let those requests run their `finally` (which records their cost) first.
@@ -108,6 +130,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *health.routes,
+        *metrics.routes,
         *auth.routes,
         *usage.routes,
         *admin.routes,
@@ -127,8 +150,38 @@ def create_app(
             RecursionError: too_deep,
         },
     )
-    app.add_middleware(Edge, starlette=app, max_bytes=settings.max_body_bytes, inflight=inflight)
+    app.add_middleware(
+        Edge,
+        starlette=app,
+        max_bytes=settings.max_body_bytes,
+        inflight=inflight,
+        meter=meter,
+        trusted=TrustedProxies(settings.trusted_proxies),
+    )
     return app
+
+
+@contextlib.contextmanager
+def reload_on_sighup(policy: LivePolicy) -> Iterator[None]:
+    """While the app runs, SIGHUP reloads the policy file — off the event loop (a longer budget
+    window makes the store read older days), so requests keep flowing meanwhile. Signal handlers
+    belong to the main thread: an app run elsewhere (a test's TestClient) calls reload() itself."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    lock = threading.Lock()  # two quick SIGHUPs: one reload after the other
+
+    def reload() -> None:
+        with lock:
+            policy.reload()
+
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, reload))
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload while stopping must not kill it
 
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]

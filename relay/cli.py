@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -94,6 +95,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _banner(settings, url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
+    # SIGHUP reloads the policy once the app runs (relay.app); until then it must not kill us.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
     def record_running() -> None:  # only once this process owns the database
         running.write_text(json.dumps({"url": url, "pid": os.getpid()}))
 
@@ -106,6 +110,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,  # the relay writes one JSON line per request itself
             timeout_graceful_shutdown=int(args.grace),
             server_header=False,
+            # The client's address comes from the relay's edge, which believes X-Forwarded-For
+            # only from AIPIPE_TRUSTED_PROXIES; uvicorn's own reading trusts 127.0.0.1 by default.
+            proxy_headers=False,
         )
     finally:
         if _recorded(running).get("pid") == os.getpid():  # never another relay's record

@@ -4,7 +4,10 @@ otherwise be five (each a closure per request on the hot path):
 - CORS: preflights answered before any route; `Access-Control-Allow-Origin: *` on every answer,
   errors included (headers added at response start, so streams stay unbuffered);
 - a body limit (413) for every route, even the unauthenticated POST /token;
-- one JSON access-log line per request, joined by the proxy's fields (see relay.logs);
+- the client's address: from `X-Forwarded-For`/`Forwarded` only when a trusted proxy sent them
+  (relay.forwarded), set in the scope before anything reads it;
+- one JSON access-log line per request, joined by the proxy's fields (see relay.logs), and the
+  same fields counted for `/metrics` (relay.metrics);
 - a count of requests in flight, so shutdown can wait for their `finally` blocks;
 - a bug becomes a logged 500 in the one JSON envelope.
 
@@ -24,7 +27,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay.errors import PayloadTooLarge, RelayError, error_response
+from relay.forwarded import TrustedProxies
 from relay.logs import begin_request, end_request
+from relay.metrics import Meter
 from relay.providers.registry import PROVIDERS
 
 log = logging.getLogger("aipipe")
@@ -54,11 +59,22 @@ class InFlight:
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, *, starlette: Starlette, max_bytes: int, inflight: InFlight):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        starlette: Starlette,
+        max_bytes: int,
+        inflight: InFlight,
+        meter: Meter,
+        trusted: TrustedProxies,
+    ):
         self.app = app
         self.starlette = starlette
         self.max_bytes = max_bytes
         self.inflight = inflight
+        self.meter = meter
+        self.trusted = trusted if trusted else None  # None: no proxy is trusted, nothing to read
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,6 +84,8 @@ class Edge:
         if scope["method"] == "OPTIONS":
             await _preflight(scope, send, cors)
             return
+        if self.trusted is not None:
+            self.trusted.apply(scope)
         self.inflight.count += 1
         entry = begin_request()
         started = time.perf_counter()
@@ -117,6 +135,7 @@ class Edge:
         finally:
             self.inflight.count -= 1
             end_request(entry, scope, status or 500, started)
+            self.meter.request(entry[0], status or 500)
 
     async def _provider(self, scope: Scope, receive: Receive, send: Send, provider: str) -> None:
         """The route `/{provider}/{path:path}` without the router, with the relay's error

@@ -1,7 +1,8 @@
 """Structured logs: one JSON line per request on stderr. Tokens and keys are never logged.
 
 The edge middleware (relay/edge.py) writes the line when the response is done: id, method, path
-(never the query string, which may carry `?key=`), HTTP status and latency. When the request was
+(never the query string, which may carry `?key=`), HTTP status, the client's address (behind
+trusted proxies: the original client's, see relay.forwarded) and latency. When the request was
 forwarded to a provider, the proxy's `log_request(...)` fields (user, provider, model, cost,
 outcome, …) are merged into that same line, so an operator sees exactly one line per request.
 """
@@ -21,6 +22,7 @@ from starlette.types import Scope
 request_log = logging.getLogger("aipipe.requests")
 _current: ContextVar[dict[str, Any] | None] = ContextVar("aipipe_request_log", default=None)
 MAX_PATH = 300  # a hostile 8 kB path must not become an 8 kB log line
+QUIET = ("/healthz", "/metrics")  # answered every few seconds per replica: logged only when failing
 
 
 class JsonLines(logging.Formatter):
@@ -82,7 +84,7 @@ def end_request(
     entry, token = begun
     _current.reset(token)
     entry["_done"] = True
-    if not (scope["path"] == "/healthz" and status == 200):  # health probes: no noise
+    if not (scope["path"] in QUIET and status == 200):  # health probes, scrapes: no noise
         _emit(_line(scope, entry, status, started))
 
 
@@ -93,6 +95,7 @@ def _line(scope: Scope, entry: dict[str, Any], status: int, started: float) -> d
         "method": scope["method"],
         "path": scope["path"][:MAX_PATH],
         "status": status,
+        "client": client[0] if (client := scope.get("client")) else None,
     }
     if "status" in fields and fields["status"] != status:
         # e.g. a stream that began 200 and broke: the ledger's status differs from the HTTP one

@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 
 class PolicyError(ValueError):
@@ -50,16 +50,32 @@ class Policy:
         return self.salts.get(email.lower())
 
 
+class PolicyView(Protocol):
+    """What request handling reads: a `Policy`, or the app's `LivePolicy` (the one in force)."""
+
+    def budget_for(self, email: str) -> Budget: ...
+    def salt_for(self, email: str) -> str | None: ...
+
+
 def load_policy(path: Path | None) -> Policy:
     if path is None:
         return Policy()
+    return read_policy_file(path)[0]
+
+
+def read_policy_file(path: Path) -> tuple[Policy, bytes]:
+    """The policy in `path`, and the bytes it was read from (their digest identifies it)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError as e:
         raise PolicyError(f"{path}: file not found") from e
+    except OSError as e:
+        raise PolicyError(f"{path}: cannot be read: {e.strerror or e}") from e
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise PolicyError(f"{path}: not valid TOML: {e}") from e
-    return parse_policy(data, str(path))
+    return parse_policy(data, str(path)), raw
 
 
 def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:

@@ -6,6 +6,7 @@ the README's table; a test keeps the two in step).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from relay.policy import Budget, Policy, load_policy
+from relay.providers.egress import Egress, EgressError, parse_egress
 from relay.providers.registry import BY_NAME
 
 PUBLIC_BASES = {p.name: p.public_base for p in BY_NAME.values()}
@@ -42,12 +44,21 @@ ENV_VARS: dict[str, str] = {
     "AIPIPE_FLUSH_SECONDS": "how often buffered ledger rows are written to DuckDB",
     "AIPIPE_STORE_IDLE": "seconds without ledger work before the DuckDB worker process stops (0: in process)",
     "AIPIPE_NATIVE_KEYS": "pass callers' own provider keys (sk-…, AIza…) straight through (on/off)",
+    "AIPIPE_TRUSTED_PROXIES": "addresses/networks whose X-Forwarded-For / Forwarded is believed",
+    "AIPIPE_METRICS_TOKEN": "bearer token GET /metrics asks for (unset: open)",
+    # Read as curl and httpx read them; a lower-case name wins over the upper-case one.
+    "HTTPS_PROXY": "egress proxy for https:// provider calls (CONNECT)",
+    "HTTP_PROXY": "egress proxy for http:// provider calls",
+    "NO_PROXY": "hosts, domains and networks reached without the egress proxy",
 }
 
 # --dev with no policy file / no admins: every user gets $1 a week; the dev sign-in as
 # admin@example.com opens the admin page.
 DEV_POLICY = Policy(budgets={"*": Budget(limit=Decimal("1.00"), days=7)})
 DEV_ADMINS = frozenset({"admin@example.com"})
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 class SettingsError(ValueError):
     """Configuration that stops start-up; the message names the variable or file."""
@@ -72,11 +83,10 @@ class Settings:
     flush_seconds: float = 0.5
     store_idle: float = 60.0  # 0: DuckDB inside the relay process, no store worker
     native_keys: bool = True  # callers' own provider keys pass straight through
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)
+    egress: Egress | None = field(default=None, repr=False)  # its URLs may hold credentials
     dev: bool = False
-
-    def is_admin(self, email: str) -> bool:
-        email = email.lower()
-        return email in self.admin_emails or email in self.policy.admins
 
     @property
     def db_path(self) -> Path:
@@ -122,11 +132,31 @@ def load_settings(
         flush_seconds=_number(env, "AIPIPE_FLUSH_SECONDS", 0.5) or 0.5,
         store_idle=_number(env, "AIPIPE_STORE_IDLE", 60.0, allow_zero=True) or 0.0,
         native_keys=_flag(env, "AIPIPE_NATIVE_KEYS", True),
+        trusted_proxies=_networks(env.get("AIPIPE_TRUSTED_PROXIES", "")),
+        metrics_token=env.get("AIPIPE_METRICS_TOKEN") or None,
+        egress=_egress(env),
         dev=dev,
     )
 
 def _split(value: str) -> list[str]:
     return [part for part in value.replace(",", " ").split() if part]
+
+def _networks(value: str) -> tuple[IPNetwork, ...]:
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in _split(value))
+    except ValueError as e:
+        raise SettingsError(f"AIPIPE_TRUSTED_PROXIES: {e} (give addresses or networks)") from e
+
+
+def _egress(env: Mapping[str, str]) -> Egress | None:
+    def read(name: str) -> str:  # lower case first, as curl and Python's urllib do
+        return (env.get(name.lower()) or env.get(name) or "").strip()
+
+    try:
+        return parse_egress(read("HTTPS_PROXY"), read("HTTP_PROXY"), read("NO_PROXY"))
+    except EgressError as e:
+        raise SettingsError(str(e)) from e
+
 
 def _config_path(env: Mapping[str, str], cwd: Path) -> Path | None:
     if env.get("AIPIPE_CONFIG"):

@@ -34,12 +34,16 @@ if [ ! -f "$cstamp" ] || [ "$(cat "$cstamp")" != "$cwant" ]; then
   echo "$cwant" > "$cstamp"
 fi
 
-# Tests also need Debian's Chromium (browser tests) and wrk (the benchmark's smoke test).
+# Tests also need Debian's Chromium (browser tests), wrk (the benchmark's smoke test) and nginx
+# (tests/test_deploy.py runs deploy/nginx in front of two relays; the package's own service is
+# not needed and may stay stopped).
 if [ "${1:-}" = "--browser" ]; then
   missing=""
   [ -x /usr/bin/chromium ] || missing="$missing chromium"
   command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$missing nginx"
   if [ -n "$missing" ]; then
+    echo "setup: installing Debian packages:$missing"
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -q && $sudo apt-get install -y -q $missing

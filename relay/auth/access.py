@@ -25,6 +25,6 @@ def require_admin(request: Request) -> str:
     caller = caller_of(request)
     if caller.email is None:
         raise Unauthorized("This endpoint needs an AI Pipe token, not a provider key")
-    if not (caller.operator or request.app.state.settings.is_admin(caller.email)):
+    if not (caller.operator or request.app.state.policy.is_admin(caller.email)):
         raise Forbidden("Admins only", code="not_admin")
     return caller.email

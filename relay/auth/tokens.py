@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import jwt
 
 from relay.errors import Unauthorized
+from relay.policy import PolicyView
 from relay.settings import Settings
 
 NATIVE_PREFIXES = ("sk-", "AIza")  # OpenAI/OpenRouter and Google keys pass straight through
@@ -26,8 +27,14 @@ class Caller:
 
 
 def issue_token(
-    settings: Settings, email: str, *, now: float | None = None, operator: bool = False
+    settings: Settings,
+    email: str,
+    *,
+    now: float | None = None,
+    operator: bool = False,
+    policy: PolicyView | None = None,
 ) -> str:
+    """A token for `email`, with the salt of `policy` (the one in force; default: the settings')."""
     email = email.strip().lower()
     issued = int(now if now is not None else time.time())
     claims: dict[str, object] = {"email": email, "iat": issued}
@@ -36,7 +43,7 @@ def issue_token(
         claims["exp"] = issued + OPERATOR_SECONDS  # whatever lifetime users' tokens have
     elif settings.token_days:
         claims["exp"] = issued + int(settings.token_days * 86400)
-    salt = settings.policy.salt_for(email)
+    salt = (policy or settings.policy).salt_for(email)
     if salt:
         claims["salt"] = salt
     return jwt.encode(claims, settings.secret, algorithm="HS256")
@@ -63,8 +70,9 @@ class TokenVerifier:
     """Verifies tokens, caching good signatures (the HMAC is the costly part); expiry and the
     policy's salt are checked on every call so revocation takes effect at once."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, policy: PolicyView | None = None):
         self._settings = settings
+        self._policy = policy or settings.policy  # the app passes its LivePolicy: reloads apply
         self._cache: dict[str, dict] = {}
 
     def caller(self, token: str | None) -> Caller:
@@ -90,7 +98,7 @@ class TokenVerifier:
         exp = claims.get("exp")
         if exp is not None and time.time() >= exp:
             raise Unauthorized("Token has expired: sign in again", code="token_expired")
-        salt = self._settings.policy.salt_for(claims["email"])
+        salt = self._policy.salt_for(claims["email"])
         if salt is not None and claims.get("salt") != salt:
             raise Unauthorized("Token is no longer valid: sign in again", code="token_revoked")
         return claims

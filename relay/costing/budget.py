@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from relay.errors import QuotaExceeded, RateLimited
-from relay.policy import Budget, Policy
+from relay.policy import Budget, PolicyView
 from relay.store import Store
 
 ZERO = Decimal(0)
@@ -30,11 +30,12 @@ class Reservation:
 
 
 class Budgets:
-    def __init__(self, policy: Policy, store: Store):
+    def __init__(self, policy: PolicyView, store: Store):
         self.policy = policy
         self.store = store
         self._reserved: dict[str, Decimal] = defaultdict(Decimal)
         self._calls: dict[str, deque[float]] = defaultdict(deque)
+        self._open = 0  # reservations admitted and not yet settled (for /metrics)
 
     def standing(self, email: str) -> tuple[Budget, Decimal]:
         budget = self.policy.budget_for(email)
@@ -55,6 +56,7 @@ class Budgets:
             )
         amount = min(max(estimate, ZERO), remaining)
         self._reserved[email] = in_flight + amount
+        self._open += 1
         return Reservation(email, budget, amount, remaining)
 
     def admit_free(self, email: str) -> Reservation:
@@ -62,6 +64,7 @@ class Budgets:
         still be able to see what exists — but count against the rate limit."""
         budget, spent = self.standing(email)
         self._rate_limit(email, budget)
+        self._open += 1
         return Reservation(email, budget, ZERO, budget.limit - spent - self._reserved[email])
 
     def settle(self, reservation: Reservation) -> None:
@@ -69,6 +72,7 @@ class Budgets:
         if reservation.settled:
             return
         reservation.settled = True
+        self._open -= 1
         left = self._reserved[reservation.email] - reservation.amount
         if left > 0:
             self._reserved[reservation.email] = left
@@ -78,6 +82,9 @@ class Budgets:
     def reserved(self) -> Decimal:
         """What in-flight requests hold against budgets right now (for /healthz)."""
         return sum(self._reserved.values(), ZERO)
+
+    def open_reservations(self) -> int:
+        return self._open
 
     def remaining(self, email: str) -> Decimal:
         budget, spent = self.standing(email)

@@ -7,6 +7,7 @@ budget (admission.py), sent upstream (here), and its answer passed back, priced 
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +45,7 @@ from relay.forward.passthrough import (
     passthrough,
     response_headers,
 )
+from relay.logs import log_request
 from relay.providers.openrouter_prices import OpenRouterPrices
 from relay.providers.registry import PROVIDERS, Provider, classify, upstream_base
 from relay.settings import Settings
@@ -267,22 +269,27 @@ class Relay:
         reservation: Reservation | None = None,
         price: Price | None = None,
     ) -> httpx.Response:
+        sent = time.perf_counter()
         try:
-            return await client.send(upstream, stream=True)
+            resp = await client.send(upstream, stream=True)
         except httpx.TimeoutException as e:
             self._record_failure(call, 504, e, price)
             raise UpstreamTimeout(f"The provider did not answer in time ({type(e).__name__})") from e
         except httpx.HTTPError as e:
             self._record_failure(call, 502, e, price)
             raise UpstreamError(f"Could not reach the provider ({type(e).__name__})") from e
+        log_request(ttfb_ms=round((time.perf_counter() - sent) * 1000, 2))  # log line, /metrics
+        return resp
 
     def _record_failure(
         self, call: Call | None, status: int, error: httpx.HTTPError, price: Price | None
     ) -> None:
         if call is None:
             return
-        if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-            # Nothing reached the provider: nothing to pay.
+        if isinstance(
+            error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError
+        ):
+            # Nothing reached the provider (an egress proxy refusing CONNECT included): nothing to pay.
             record(self.store, call, status, "broken", None, Decimal(0), "free")
         elif call.endpoint.kind == "free":
             record(self.store, call, status, "broken", None, Decimal(0), "free")

@@ -9,7 +9,8 @@ bodies are handed over as they arrive (no buffering beyond a 256 KB flow-control
 
 Keeps httpx's interface: requests and responses are httpx objects, errors are httpx exceptions,
 the `timeout` and `sni_hostname` request extensions are honoured. HTTP/1.1 only (like httpx's
-default); no proxy support (the relay talks to provider bases directly).
+default). An egress proxy (relay.providers.egress) is used when one is set: `CONNECT` then TLS for
+https targets, absolute-form requests for http ones; without one, nothing on the hot path changes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 import httptools
 import httpx
+
+from relay.providers.egress import Egress, ProxyRefused, ProxyServer, open_tunnel
 
 _HIGH_WATER = 256 * 1024  # pause reading the socket when this much body waits for the reader
 _LOW_WATER = 64 * 1024
@@ -204,12 +207,14 @@ class Http1Transport(httpx.AsyncBaseTransport):
     """Pooled keep-alive HTTP/1.1 connections, one idle list per (scheme, host, port, SNI)."""
 
     def __init__(self, *, max_keepalive: int = 200, keepalive_expiry: float = 5.0,
-                 ssl_context: ssl.SSLContext | None = None):
+                 ssl_context: ssl.SSLContext | None = None, egress: Egress | None = None):
         self._idle: dict[_Key, list[_Connection]] = {}
         self._idle_count = 0
         self._max_keepalive = max_keepalive
         self._expiry = keepalive_expiry
         self._ssl = ssl_context
+        self._egress = egress
+        self._via: dict[_Key, ProxyServer | None] = {}  # each target's route, decided once
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -218,13 +223,14 @@ class Http1Transport(httpx.AsyncBaseTransport):
         scheme = url.raw_scheme
         port = url.port or (443 if scheme == b"https" else 80)
         key: _Key = (scheme, url.host, port, request.extensions.get("sni_hostname") or url.host)
-        head, chunked = _serialize(request)
+        via = None if self._egress is None else self._route(key)
+        head, chunked = _serialize(request, via if scheme == b"http" else None)
         replayable = isinstance(request.stream, httpx.ByteStream)
         for attempt in (0, 1):
             conn = self._checkout(key)
             reused = conn is not None
             if conn is None:
-                conn = await self._connect(key, timeout.get("connect"), request)
+                conn = await self._connect(key, timeout.get("connect"), request, via)
             conn.head_request = request.method == "HEAD"
             try:
                 await _send(conn, head, request.stream, chunked)
@@ -261,7 +267,20 @@ class Http1Transport(httpx.AsyncBaseTransport):
             conn.close()
         return None
 
-    async def _connect(self, key: _Key, timeout: float | None, request: httpx.Request) -> _Connection:
+    def _route(self, key: _Key) -> ProxyServer | None:
+        try:
+            return self._via[key]
+        except KeyError:
+            assert self._egress is not None
+            scheme, host, port, _ = key
+            if len(self._via) >= 1024:  # bounded, though targets are the operator's bases
+                self._via.clear()
+            via = self._via[key] = self._egress.proxy_for(scheme.decode(), host, port)
+            return via
+
+    async def _connect(
+        self, key: _Key, timeout: float | None, request: httpx.Request, via: ProxyServer | None = None
+    ) -> _Connection:
         scheme, host, port, sni = key
         context = None
         if scheme == b"https":
@@ -270,18 +289,30 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 self._ssl.set_alpn_protocols(["http/1.1"])
             context = self._ssl
         loop = asyncio.get_running_loop()
+        where = f"{host}:{port}" + (f" through the egress proxy {via}" if via else "")
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: _Connection(key), host, port, ssl=context,
-                    server_hostname=sni if context else None,
-                ),
-                timeout,
-            )
+            if via is None:
+                _, conn = await asyncio.wait_for(
+                    loop.create_connection(
+                        lambda: _Connection(key), host, port, ssl=context,
+                        server_hostname=sni if context else None,
+                    ),
+                    timeout,
+                )
+            elif context is None:  # http: a connection to the proxy; requests in absolute form
+                _, conn = await asyncio.wait_for(
+                    loop.create_connection(lambda: _Connection(key), via.host, via.port), timeout
+                )
+            else:  # https: TLS with the target inside a CONNECT tunnel
+                conn = await asyncio.wait_for(
+                    open_tunnel(via, host, port, sni, context, lambda: _Connection(key)), timeout
+                )
         except TimeoutError as e:
-            raise httpx.ConnectTimeout(f"Timed out connecting to {host}:{port}", request=request) from e
+            raise httpx.ConnectTimeout(f"Timed out connecting to {where}", request=request) from e
+        except ProxyRefused as e:
+            raise httpx.ProxyError(str(e), request=request) from e
         except (OSError, ssl.SSLError) as e:
-            raise httpx.ConnectError(f"Could not connect to {host}:{port}: {e}", request=request) from e
+            raise httpx.ConnectError(f"Could not connect to {where}: {e}", request=request) from e
         return conn
 
     def release(self, conn: _Connection) -> None:
@@ -301,13 +332,20 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._idle_count = 0
 
 
-def _serialize(request: httpx.Request) -> tuple[bytes, bool]:
-    lines = [b"%b %b HTTP/1.1" % (request.method.encode(), request.url.raw_path)]
+def _serialize(request: httpx.Request, proxy: ProxyServer | None = None) -> tuple[bytes, bool]:
+    """The request head; through an http proxy, in absolute form with the proxy's credentials."""
+    url = request.url
+    target = url.raw_path
+    if proxy is not None:
+        target = url.raw_scheme + b"://" + url.netloc + target
+    lines = [b"%b %b HTTP/1.1" % (request.method.encode(), target)]
     chunked = False
     for name, value in request.headers.raw:
         if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
             chunked = True
         lines.append(name + b": " + value)
+    if proxy is not None and proxy.authorization:
+        lines.append(b"Proxy-Authorization: " + proxy.authorization)
     return b"\r\n".join(lines) + b"\r\n\r\n", chunked
 
 

@@ -55,7 +55,6 @@ async def admin_users(request: Request) -> JSONResponse:
     """Every user seen in the ledger or the day totals: spend in their budget window, limit,
     window days, request counts (window and all time), last request time. `?q=` filters by text."""
     require_admin(request)
-    settings = request.app.state.settings
     store = request.app.state.store
     q = request.query_params.get("q", "").strip().lower()
     rows = await anyio.to_thread.run_sync(
@@ -80,7 +79,7 @@ async def admin_users(request: Request) -> JSONResponse:
                 "days": budget.days,
                 "requests": count,
                 "last": last.isoformat() + "Z" if last else None,
-                "admin": settings.is_admin(email),
+                "admin": request.app.state.policy.is_admin(email),
             }
         )
     return JSONResponse({"data": users})
@@ -130,8 +129,12 @@ async def admin_token(request: Request) -> JSONResponse:
     email = request.query_params.get("email", "")
     if not looks_like_email(email):
         raise BadRequest("email must be a valid email address", code="invalid_email")
+    state = request.app.state
     return JSONResponse(
-        {"token": issue_token(request.app.state.settings, email), "email": email.strip().lower()},
+        {
+            "token": issue_token(state.settings, email, policy=state.policy),
+            "email": email.strip().lower(),
+        },
         headers={"cache-control": "no-store"},
     )
 

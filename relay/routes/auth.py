@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from relay.auth.tokens import issue_token
 from relay.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from relay.forwarded import client_is_loopback
 from relay.routes.params import looks_like_email
 
 MAX_FORM = 16 * 1024
@@ -32,7 +33,8 @@ async def token(request: Request) -> JSONResponse:
         raise Unauthorized("Missing Google credential", code="missing_credential")
     claims = await request.app.state.google.verify(credential)
     email = claims["email"].lower()
-    answer = {"token": issue_token(request.app.state.settings, email), "email": email}
+    state = request.app.state
+    answer = {"token": issue_token(state.settings, email, policy=state.policy), "email": email}
     for extra in ("name", "picture"):
         if isinstance(claims.get(extra), str):
             answer[extra] = claims[extra]
@@ -59,7 +61,8 @@ async def dev_login(request: Request) -> JSONResponse:
         raise BadRequest("Enter an email address like you@example.com", code="invalid_email")
     email = email.strip().lower()
     return JSONResponse(
-        {"token": issue_token(settings, email), "email": email, "dev": True},
+        {"token": issue_token(settings, email, policy=request.app.state.policy), "email": email,
+         "dev": True},
         headers={"cache-control": "no-store"},
     )
 
@@ -84,11 +87,7 @@ async def _body_fields(request: Request) -> dict:
 
 
 def _is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return client_is_loopback(request.scope)  # behind trusted proxies: the real client's address
 
 
 def _loopback_name(netloc: str) -> bool:

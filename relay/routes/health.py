@@ -23,6 +23,7 @@ async def healthz(request: Request) -> JSONResponse:
             "store": store.worker(),
             "requests_in_flight": request.app.state.inflight.count - 1,  # not counting this one
             "reserved_usd": str(request.app.state.budgets.reserved()),
+            "policy": request.app.state.policy.describe(),
         },
         status_code=200 if healthy else 503,
     )

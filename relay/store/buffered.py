@@ -59,6 +59,7 @@ class Store:
         self._thread: threading.Thread | None = None
         self.rows_written = 0
         self.last_flush_error: str | None = None
+        self.last_flush_at: float | None = None  # time.time() of the last flush that succeeded
 
     # -- life cycle -------------------------------------------------------------------------
     def open(self, *, background: bool = True, read_only: bool = False) -> Store:
@@ -170,6 +171,19 @@ class Store:
             self._daily[email][day] = cost
             self._day_ops.append(("set", email, day, cost))
 
+    def widen(self, days: int) -> None:
+        """Hold `days` of per-day totals in memory from now on (a reloaded policy has a longer
+        budget window): the older days are read from the ledger once."""
+        if days <= self.mirror_days:
+            return
+        today = utc_today()
+        since, until = today - timedelta(days=days), today - timedelta(days=self.mirror_days)
+        rows = self.query("SELECT email, date, cost FROM daily WHERE date >= ? AND date < ?", [since, until])
+        with self._lock:
+            for email, day, cost in rows:
+                self._daily[email].setdefault(day, cost)  # a newer admin overwrite stays
+            self.mirror_days = days
+
     def worker(self) -> str:
         """Where the SQL runs: "in process", or the store worker's state ("running"/"stopped")."""
         running = getattr(self.db, "running", None)  # only LedgerProcess has a worker
@@ -202,6 +216,7 @@ class Store:
                 written += len(rows)
             self.rows_written += written
             self.last_flush_error = None
+            self.last_flush_at = time.time()
             return written
 
     # -- reads ------------------------------------------------------------------------------
