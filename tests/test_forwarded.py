@@ -118,7 +118,7 @@ def served(upstream: Starlette, tmp_path: Path) -> Callable[..., int]:
         count += 1
         settings = make_settings(tmp_path / str(count), dev=True, **overrides)
         app = create_app(settings, transport=httpx.ASGITransport(app=upstream))
-        with TestClient(app, client=(peer, 5000)) as client:
+        with TestClient(app, base_url="http://127.0.0.1", client=(peer, 5000)) as client:
             return client.post("/dev-login", json={"email": "me@example.com"}, headers=headers).status_code
 
     return call
