@@ -61,6 +61,18 @@ class ThreadServer:
 
 
 # -- the browser -----------------------------------------------------------------------------
+# The browser tests start their own relays and fakes (as subprocesses and servers of their own):
+# the in-process fake providers of tests/conftest.py are not theirs.
+@pytest.fixture(scope="session", autouse=True)
+def _fake_server() -> None:
+    return None
+
+
+@pytest.fixture(autouse=True)
+def upstream() -> None:
+    return None
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict:
     """pytest-playwright launches Debian's Chromium (`playwright install` cannot download)."""
