@@ -328,6 +328,8 @@ class _Site:
         parts = []
         if page.esm:
             parts.append(f'<script type="importmap">{self.import_map(page)}</script>')
+            # All at once, rather than level by level as the imports are discovered.
+            parts += [f'<link rel="modulepreload" href="{p.url}">' for p in self.esm[page.path]]
         if page.worker:
             worker = page.worker
             data = {

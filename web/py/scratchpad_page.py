@@ -197,7 +197,6 @@ async def mount_editor() -> None:
             linked = str(js.decodeURIComponent(param))
         except Exception:  # a JS URIError: a mangled link; keep the saved code
             linked = None
-        js.window.history.replaceState(None, "", str(js.window.location.pathname))
     code = scratch.initial_code(linked, storage.getItem(scratch.STORAGE_KEY), page["models"][0])
     editor().mount(kit.node("editor"), code)
     storage.setItem(scratch.STORAGE_KEY, code)
@@ -252,12 +251,22 @@ def start_when_idle() -> None:
         js.setTimeout(callback, 500)
 
 
+def clean_address() -> None:
+    """Drop a sign-in hand-off's aipipe_* parameters (the token is in storage now) and the
+    playground's #code= (it is in the editor now) from the address bar."""
+    location = js.window.location
+    if "aipipe_" in str(location.hash) or "aipipe_" in str(location.search) or \
+            scratch.code_param(location.hash) is not None:
+        js.window.history.replaceState(None, "", str(location.pathname))
+
+
 async def main() -> None:
     profile = kit.load_profile()
     kit.show_who(profile)
     if profile is None:
         kit.show("signin-needed")
         kit.hide("pad")
+        clean_address()
         kit.mark_ready()
         return
     page["profile"] = profile
@@ -266,6 +275,7 @@ async def main() -> None:
     kit.on("stop", "click", stop)
     kit.on("examples", "change", pick_example)
     await mount_editor()
+    clean_address()
     set_running(False)
     kit.mark_ready()
     kit.spawn(show_budget())
