@@ -117,6 +117,8 @@ def test_a_cell_calls_the_demo_model_and_the_spend_shows_in_usage(
     assert spent > 0 and spent == sum(Decimal(str(r["cost"])) for r in rows)
     expect(page.get_by_test_id("budget-left")).to_contain_text(" left")
 
+    # Pyodide took the WebAssembly module the page compiled (cached by Chromium for next time)
+    expect(page.get_by_test_id("python-status")).to_have_attribute("data-wasm", "page")
     declared = json.loads(page.locator("#aipipe-worker").text_content())["files"]
     fetched = {path.rsplit("/", 1)[1] for path in runtime_files}
     assert fetched == set(declared), runtime_files
