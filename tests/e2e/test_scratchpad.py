@@ -27,6 +27,15 @@ for piece in aipipe.stream("second question"):
     print(piece, end="|")
 print()
 """
+XHR_CELL = """import aipipe, scratch_worker
+usual = aipipe.http
+aipipe.configure(http=scratch_worker.BrowserHTTP(use_fetch=False))
+try:
+    print("chat:", aipipe.chat("first"))
+    print("".join(aipipe.stream("over xhr")), end="|")
+finally:
+    aipipe.configure(http=usual)
+"""
 # Records each time the output area grows: (ms since the run started, characters shown).
 WATCH_OUTPUT = """() => {
   window.__growth = [];
@@ -128,7 +137,8 @@ def test_a_traceback_then_stop_on_an_endless_loop_and_the_page_stays_usable(
         dev_relay: str, context: BrowserContext, page: Page) -> None:
     """A failing cell shows its traceback (the cell's own line) and the page runs the next
     cell; an endless loop is stopped by Stop at once (Python restarts in a fresh worker), and
-    the cell after that runs too."""
+    the cells after that run too — including calls over synchronous XMLHttpRequest, the path
+    of browsers without JSPI."""
     sign_in_to_scratchpad(page, dev_relay, "pad-errors@example.com")
     run_cell(page, "print('before')\ndef f():\n    return {}['missing']\nf()\n")
     output = page.get_by_test_id("output")
@@ -154,6 +164,12 @@ def test_a_traceback_then_stop_on_an_endless_loop_and_the_page_stays_usable(
     run_cell(page, "import sys\nprint('alive', sys.version_info[:2] >= (3, 12))")
     expect(output).to_have_text("alive True\n")
     expect(page.get_by_test_id("python-status")).to_contain_text("ready (Pyodide")
+
+    # What a browser without JSPI does: synchronous XMLHttpRequest (a stream arrives whole)
+    run_cell(page, XHR_CELL)
+    expect(output).to_contain_text("chat: " + DEMO_REPLY)
+    expect(output).to_contain_text("You said: over xhr|")
+    expect(page.get_by_test_id("run-cost")).to_contain_text("2 calls · $0.")
 
 
 def test_signed_out_the_page_says_how_to_sign_in(dev_relay: str, page: Page) -> None:

@@ -38,17 +38,24 @@ class _Headers:
 
 
 class BrowserHTTP:
-    """aipipe's transport in the browser."""
+    """aipipe's transport in the browser: fetch() when Python can wait on it (JSPI), else a
+    synchronous XMLHttpRequest (`use_fetch=False` chooses that, as a browser without JSPI does)."""
+
+    def __init__(self, use_fetch=True):
+        self.use_fetch = use_fetch
+
+    def _waits(self) -> bool:
+        return self.use_fetch and can_run_sync()
 
     def request(self, method, url, headers, body):
-        if not can_run_sync():
+        if not self._waits():
             return self._xhr(method, url, headers, body)
         response = self._fetch(method, url, headers, body)
         text = str(run_sync(response.text()))
         return int(response.status), _Headers(response.headers.get), text
 
     def stream(self, method, url, headers, body):
-        if not can_run_sync():
+        if not self._waits():
             status, found, text = self._xhr(method, url, headers, body)
             return status, found, iter([text])
         response = self._fetch(method, url, headers, body)
