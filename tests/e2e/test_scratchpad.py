@@ -203,6 +203,8 @@ def test_the_playgrounds_show_code_opens_the_request_in_the_scratchpad(
     assert code.startswith("import aipipe\n")
     assert '"content": "Answer briefly."' in code and '"content": "What is a haiku?"' in code
     assert 'model="aipipe-demo"' in code and "aipipe.stream(" in code
+    expect(page.get_by_test_id("run-cost")).to_contain_text("came from a link")
+    assert page.locator("body").get_attribute("data-running") == "false"  # shown, not run
     expect(page).to_have_url(dev_relay + "/scratchpad")
     page.reload()
     wait_ready(page)

@@ -7,6 +7,8 @@ import catalog
 
 STORAGE_KEY = "aipipe-scratchpad"  # localStorage: the code, kept between visits
 CODE_PARAM = "code="  # /scratchpad#code=<percent-encoded Python> (the playground's link)
+LINKED_NOTE = ("This code came from a link. Read it before you press Run: it runs with your "
+               "AI Pipe token.")
 MAX_OUTPUT = 200_000  # characters kept in the output area; a runaway print loop stops there
 # Cheap, capable chat models to default to when the relay has real keys (first priced wins).
 PREFERRED = ("gpt-4.1-nano", "gpt-5-nano", "gpt-4o-mini", "gpt-4.1-mini", "gpt-5-mini")

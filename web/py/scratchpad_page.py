@@ -213,6 +213,8 @@ async def mount_editor() -> None:
         except Exception:  # a JS URIError: a mangled link; keep the saved code
             linked = None
     code = scratch.initial_code(linked, storage.getItem(scratch.STORAGE_KEY), page["models"][0])
+    if linked:  # a link can come from anywhere: nothing runs until the user presses Run
+        kit.set_text("run-cost", scratch.LINKED_NOTE)
     editor().mount(kit.node("editor"), code)
     storage.setItem(scratch.STORAGE_KEY, code)
     editor().on("change", create_proxy(
