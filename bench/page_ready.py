@@ -1,6 +1,9 @@
 """Page readiness: navigation start → `document.body.dataset.ready = "true"` (Python started and
-the page usable), for / and /login, cold (new browser profile, empty HTTP cache) and warm (same
-profile, next navigation), in Debian's Chromium.
+the page usable), for /, /login and /scratchpad (signed in), cold (new browser profile, empty
+HTTP cache) and warm (same profile, next navigation), in Debian's Chromium. Then the
+scratchpad's first Run: Run pressed as soon as the page is ready → the cell's output shown, which
+is Pyodide's start in the worker (cold: nothing cached; warm: the next visit), with the page
+compiling Pyodide's WebAssembly (as it does) and, for comparison, "?wasm=worker", without.
 
     .venv/bin/python bench/page_ready.py                 # pages served from this checkout
     .venv/bin/python bench/page_ready.py --pyodide       # also the same pages on Pyodide
@@ -37,6 +40,28 @@ new MutationObserver((_, observer) => {
   }
 }).observe(document, { attributes: true, subtree: true, childList: true });
 """
+# A signed-in profile (the pages only read it; the scratchpad's cell below calls no model).
+PROFILE = """localStorage.setItem("aipipe", JSON.stringify({token: "bench-token",
+                                                      email: "bench@example.com"}));"""
+# The comparison: without the page's compile (as if Pyodide compiled its WebAssembly in the worker).
+NO_PAGE_COMPILE = """WebAssembly.compileStreaming = () =>
+  Promise.reject(new Error("bench: let the worker compile"));"""
+WORKER_COMPILES = "?wasm=worker"  # the query marks the variant for this script; the page ignores it
+# Press Run on the scratchpad and note when the cell's output appears, from inside the page.
+FIRST_RUN = """() => {
+  const output = document.querySelector('[data-testid="output"]');
+  const code = document.querySelector('[data-testid="code"]');
+  window.__runAt = undefined;
+  new MutationObserver((_, observer) => {
+    if (output.textContent.includes("bench-ok")) {
+      window.__runAt = performance.now() - window.__runStart;
+      observer.disconnect();
+    }
+  }).observe(output, { childList: true, subtree: true, characterData: true });
+  code.value = "print('bench-ok')";
+  window.__runStart = performance.now();
+  document.querySelector('[data-testid="run"]').click();
+}"""
 
 
 def serve_app(port: int, pyodide: bool) -> None:
@@ -80,39 +105,51 @@ def wait_up(url: str, timeout: float = 20) -> None:
 
 
 def measure(base: str, paths: list[str], trials: int, warm: int) -> dict[str, dict[str, list]]:
+    """Readiness of each path; for /scratchpad also "<path> first Run" (Pyodide's start)."""
     from playwright.sync_api import sync_playwright
 
     results: dict[str, dict[str, list]] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for path in paths:
-            cold_times, warm_times = [], []
+            times: dict[str, list] = {"cold": [], "warm": [], "run cold": [], "run warm": []}
             for _ in range(trials):
                 context = browser.new_context()
                 context.add_init_script(OBSERVE_READY)
+                if path.startswith("/scratchpad"):  # the other pages as a visitor sees them
+                    context.add_init_script(PROFILE)
+                if path.endswith(WORKER_COMPILES):
+                    context.add_init_script(NO_PAGE_COMPILE)
                 page = context.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
                 for visit in range(1 + warm):
                     page.goto(base + path)
                     page.wait_for_function("window.__readyAt !== undefined", timeout=60_000)
-                    ms = page.evaluate("window.__readyAt")
-                    (cold_times if visit == 0 else warm_times).append(ms)
+                    kind = "cold" if visit == 0 else "warm"
+                    times[kind].append(page.evaluate("window.__readyAt"))
+                    if path.startswith("/scratchpad"):
+                        page.evaluate(FIRST_RUN)
+                        page.wait_for_function("window.__runAt !== undefined", timeout=180_000)
+                        times["run " + kind].append(page.evaluate("window.__runAt"))
                 if errors:
                     raise SystemExit(f"{path}: page errors {errors}")
                 context.close()
-            results[path] = {"cold": cold_times, "warm": warm_times}
+            results[path] = {"cold": times["cold"], "warm": times["warm"]}
+            if times["run cold"]:
+                results[path + " first Run"] = {"cold": times["run cold"],
+                                                "warm": times["run warm"]}
         browser.close()
     return results
 
 
 def report(results: dict[str, dict[str, list]]) -> str:
-    lines = [f"{'page':22} {'cold median':>12} {'cold range':>16} {'warm median':>12} "
+    lines = [f"{'page':34} {'cold median':>12} {'cold range':>16} {'warm median':>12} "
              f"{'warm range':>16}"]
     for path, r in results.items():
         cold, warm = r["cold"], r["warm"]
         lines.append(
-            f"{path:22} {statistics.median(cold) / 1000:11.2f}s "
+            f"{path:34} {statistics.median(cold) / 1000:11.2f}s "
             f"{min(cold) / 1000:7.2f}–{max(cold) / 1000:.2f}s "
             f"{statistics.median(warm) / 1000:11.2f}s "
             f"{min(warm) / 1000:7.2f}–{max(warm) / 1000:.2f}s")
@@ -133,7 +170,7 @@ def main() -> int:
         serve_app(args.serve, args.pyodide)
         return 0
 
-    paths = ["/", "/login"]
+    paths = ["/", "/login", "/scratchpad", "/scratchpad" + WORKER_COMPILES]
     server = None
     base = args.url
     if base is None:

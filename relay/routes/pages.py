@@ -27,6 +27,7 @@ from starlette.types import Scope
 
 from relay import __version__
 from relay.providers.demo_model import DEMO_MODEL
+from relay.routes import esm
 from relay.settings import Settings
 
 GOOGLE_GSI_SCRIPT = "https://accounts.google.com/gsi/client"
@@ -97,6 +98,18 @@ RUNTIME_FILES = frozenset({".js", ".mjs", ".wasm", ".css", ".zip", ".json", ".wh
 
 
 @dataclass(frozen=True)
+class Worker:
+    """A Web Worker a page starts: its script (in web/static/), the runtime it loads and exactly
+    which of that runtime's files it fetches (what must be served for it), and the web/py files
+    it installs. The page finds the URLs as JSON in `<script id="aipipe-worker">`."""
+
+    script: str
+    runtime: str  # a RUNTIMES name, e.g. "pyodide"
+    files: tuple[str, ...]  # paths inside that runtime's package the worker fetches
+    modules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Page:
     path: str
     template: str  # HTML file in web/
@@ -108,9 +121,14 @@ class Page:
     google: bool = False  # load Google's sign-in script (only when a client id is set)
     # Extra Content-Security-Policy sources, e.g. {"img-src": "https:"}; None: send no CSP.
     csp: dict[str, str] | None = field(default_factory=dict)
-    # npm files for <head>, as "runtime:path/in/package" ("vega-embed:build/vega-embed.min.js");
-    # .css becomes a stylesheet, .mjs a module script, anything else a classic script.
+    # npm files for <head>, as "runtime:path/in/package" ("vega-embed:build/vega-embed.min.js"),
+    # or "static:path" for a file in web/static/ (cache-busted by its hash); .css becomes a
+    # stylesheet, .mjs a module script, anything else a classic script.
     assets: tuple[str, ...] = ()
+    # npm packages the page's module scripts import by bare name: an import map (allowed by its
+    # CSP hash) points them, and their dependencies, at /static/esm/ (relay.routes.esm).
+    esm: tuple[str, ...] = ()
+    worker: Worker | None = None
     title: str = "AI Pipe"
 
 
@@ -130,6 +148,16 @@ PAGES: tuple[Page, ...] = (
          (*COMMON, *CHARTS, "usage_view.py"), assets=VEGA, title="Usage · AI Pipe"),
     Page("/admin", "admin.html", "admin_page.py", (*COMMON, *CHARTS, "admin_view.py"),
          assets=VEGA, title="Admin · AI Pipe"),
+    # The page is light (MicroPython, CodeMirror); Pyodide runs cells in a worker, on demand.
+    Page("/scratchpad", "scratchpad.html", "scratchpad_page.py", (*COMMON, "catalog.py", "scratch.py"),
+         assets=("static:scratchpad.css", "static:scratchpad/editor.mjs"),
+         esm=("@codemirror/commands", "@codemirror/lang-python", "@codemirror/language",
+              "@codemirror/state", "@codemirror/view", "@lezer/highlight"),
+         worker=Worker("scratchpad/worker.mjs", "pyodide",
+                       ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
+                        "pyodide-lock.json"),
+                       ("aipipe.py", "cellrun.py", "scratch_worker.py")),
+         title="Scratchpad · AI Pipe"),
 )
 
 
@@ -137,11 +165,12 @@ def page_routes(settings: Settings, pages: Sequence[Page] = PAGES) -> list[BaseR
     """Every route of the browser side; the app mounts them next to the API. `pages` lets a
     benchmark serve variants (e.g. a page on Pyodide instead of MicroPython)."""
     web = Path(settings.web_dir)
-    site = _Site(settings, web)
+    site = _Site(settings, web, pages)
     routes: list[BaseRoute] = [
         Route(page.path, site.page_endpoint(page), methods=["GET", "HEAD"]) for page in pages
     ]
     routes += [
+        Route(esm.ESM_PREFIX + "{path:path}", site.esm_files.endpoint, methods=["GET", "HEAD"]),
         Route("/aipipe.js", site.aipipe_js, methods=["GET", "HEAD"]),
         Route("/favicon.ico", site.favicon, methods=["GET", "HEAD"]),
         Route("/config.json", site.config_json, methods=["GET", "HEAD"]),
@@ -216,12 +245,16 @@ class _Site:
     """Renders pages; holds only what is derived from settings and files (no mutable state
     that handlers change, except the file-hash cache keyed by mtime)."""
 
-    def __init__(self, settings: Settings, web: Path):
+    def __init__(self, settings: Settings, web: Path, pages: Sequence[Page]):
         self.settings = settings
         self.web = web
         self.config = public_config(settings)
         self.versions = {rt.name: _package_version(web, rt) for rt in RUNTIMES}
         self._hashes: dict[Path, tuple[int, str]] = {}
+        # Import maps per page (bare name -> /static/esm/ URL), and the files they point to.
+        node_modules = web / "node_modules"
+        self.esm = {page.path: esm.resolve(node_modules, page.esm) for page in pages if page.esm}
+        self.esm_files = esm.EsmFiles(p for found in self.esm.values() for p in found)
 
     # -- endpoints -------------------------------------------------------------------------
     def page_endpoint(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
@@ -256,6 +289,8 @@ class _Site:
         if page.csp is not None:
             policy = dict(CSP)
             extras = [page.csp]
+            if page.esm:
+                extras.append({"script-src": esm.csp_hash(self.import_map(page))})
             if page.google and self.settings.google_client_id:
                 extras.append(GOOGLE_CSP)
             for extra in extras:
@@ -281,6 +316,7 @@ class _Site:
             f'<link rel="stylesheet" href="{self.static_url("aipipe.css")}">',
             f'<link rel="stylesheet" href="{pyscript}core.css">',
             f'<script type="application/json" id="aipipe-config">{config}</script>',
+            *self.page_data(page),
             # Fetch the interpreter while PyScript itself loads: it is the long pole.
             f'<link rel="modulepreload" href="{self.interpreter_url(page)}">',
             f'<script type="module" src="{pyscript}core.js"></script>',
@@ -300,11 +336,37 @@ class _Site:
         return (f'<script type="{page.interpreter}" src="{self.py_url(page.script)}" '
                 f'config="{attr}"></script>')
 
+    def page_data(self, page: Page) -> list[str]:
+        """The import map (before any module script) and the worker's URLs, if the page has
+        them."""
+        parts = []
+        if page.esm:
+            parts.append(f'<script type="importmap">{self.import_map(page)}</script>')
+            # All at once, rather than level by level as the imports are discovered.
+            parts += [f'<link rel="modulepreload" href="{p.url}">' for p in self.esm[page.path]]
+        if page.worker:
+            worker = page.worker
+            data = {
+                "script": self.static_url(worker.script),
+                "runtime": self.runtime_url(worker.runtime),
+                "files": list(worker.files),
+                "modules": {name: self.py_url(name) for name in worker.modules},
+            }
+            text = json.dumps(data).replace("</", "<\\/")
+            parts.append(f'<script type="application/json" id="aipipe-worker">{text}</script>')
+        return parts
+
+    def import_map(self, page: Page) -> str:
+        return esm.import_map(self.esm[page.path]).replace("</", "<\\/")
+
     def asset_tag(self, asset: str) -> str:
         runtime, _, path = asset.partition(":")
-        if runtime not in self.versions:
+        if runtime == "static":
+            url = html.escape(self.static_url(path), quote=True)
+        elif runtime in self.versions:
+            url = html.escape(self.runtime_url(runtime) + path, quote=True)
+        else:
             raise ValueError(f"page asset {asset!r}: unknown runtime {runtime!r} (add to RUNTIMES)")
-        url = html.escape(self.runtime_url(runtime) + path, quote=True)
         if path.endswith(".css"):
             return f'<link rel="stylesheet" href="{url}">'
         kind = ' type="module"' if path.endswith(".mjs") else ""
@@ -339,7 +401,8 @@ class _Site:
         return digest
 
 
-NAV = (("/", "Home"), ("/playground", "Playground"), ("/dashboard", "Usage"), ("/login", "Sign in"))
+NAV = (("/", "Home"), ("/playground", "Playground"), ("/scratchpad", "Scratchpad"),
+       ("/dashboard", "Usage"), ("/login", "Sign in"))
 
 
 def nav(page: Page) -> str:

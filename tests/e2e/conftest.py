@@ -131,6 +131,13 @@ def context(browser: Browser, guard: Guard) -> Iterator[BrowserContext]:
 
 
 # -- servers ---------------------------------------------------------------------------------
+@pytest.fixture
+def upstream() -> None:
+    """Overrides tests/conftest.py's autouse in-process fake upstream (which wants a FakeGoogle
+    named `fake_google`, a (google, certs URL) pair here): browser tests run the relay as a
+    subprocess with fakes of their own."""
+
+
 @pytest.fixture(scope="session")
 def fake_google() -> Iterator[tuple[FakeGoogle, str]]:
     google = FakeGoogle()

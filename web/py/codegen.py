@@ -6,6 +6,8 @@ Runs under CPython and MicroPython.
 
 import json
 
+import handoff
+
 TOKEN_ENV = "AIPIPE_TOKEN"
 SDK_BASES = {"openai": "/openai/v1", "openrouter": "/openrouter/v1"}
 
@@ -73,6 +75,27 @@ def python(base: str, provider: str, body) -> str:
         "print()",
     ]
     return "\n".join(lines)
+
+
+def scratchpad(body) -> str:
+    """The request as a /scratchpad cell: the aipipe module there holds the token and the
+    relay's address, and routes a model with a "/" to OpenRouter."""
+    lines = ["import aipipe", ""]
+    for key, value in body:
+        if key == "messages":
+            lines.append("messages = " + _python_literal(value, 0))
+    lines += ["", "for piece in aipipe.stream(", "    messages,"]
+    for key, value in body:
+        if key not in ("messages", "stream"):
+            lines.append("    " + key + "=" + _python_literal(value, 1) + ",")
+    lines += ["):", '    print(piece, end="")', "print()"]
+    return "\n".join(lines)
+
+
+def scratchpad_link(body) -> str:
+    """/scratchpad opening with this request's code in the editor (in the fragment: it never
+    reaches a server log)."""
+    return "/scratchpad#code=" + handoff.quote(scratchpad(body))
 
 
 def javascript(base: str, path: str, body) -> str:

@@ -322,6 +322,7 @@ def refresh_code() -> None:
     path = catalog.CHAT_PATHS[model["provider"]]
     kit.render_snippets("code-snippets",
                         codegen.all_code(kit.origin(), model["provider"], path, body))
+    kit.node("open-scratchpad").href = codegen.scratchpad_link(body)
 
 
 # -- start -----------------------------------------------------------------------------------
