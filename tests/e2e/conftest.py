@@ -68,11 +68,6 @@ def _fake_server() -> None:
     return None
 
 
-@pytest.fixture(autouse=True)
-def upstream() -> None:
-    return None
-
-
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict:
     """pytest-playwright launches Debian's Chromium (`playwright install` cannot download)."""

@@ -108,9 +108,9 @@ def test_a_cell_calls_the_demo_model_and_the_spend_shows_in_usage(
 
     text = page.get_by_test_id("output").inner_text()
     assert "model: aipipe-demo base: True\n" in text
-    assert "chat: " + DEMO_REPLY in text and "You said: first question" in text
+    assert "chat: " + DEMO_REPLY in text and "You said: “first question”" in text
     streamed = text.split("stream: ", 1)[1]
-    assert streamed.startswith("[AI|") and "You| said:| second| question|" in streamed
+    assert streamed.startswith("[AI |") and "You |said: |“second |question”" in streamed
     # the stream reached the page while it was being written, not all at once at the end
     growth = page.evaluate("window.__growth")
     chat_done = next(n for _t, n in growth if n >= text.index("stream: "))
@@ -168,7 +168,7 @@ def test_a_traceback_then_stop_on_an_endless_loop_and_the_page_stays_usable(
     # What a browser without JSPI does: synchronous XMLHttpRequest (a stream arrives whole)
     run_cell(page, XHR_CELL)
     expect(output).to_contain_text("chat: " + DEMO_REPLY)
-    expect(output).to_contain_text("You said: over xhr|")
+    expect(output).to_contain_text("You said: “over xhr”")
     expect(page.get_by_test_id("run-cost")).to_contain_text("2 calls · $0.")
 
 

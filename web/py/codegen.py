@@ -83,11 +83,11 @@ def scratchpad(body) -> str:
     lines = ["import aipipe", ""]
     for key, value in body:
         if key == "messages":
-            lines.append("messages = " + _python_literal(value, 0))
+            lines.append("messages = " + pretty(value, 0, py=True))
     lines += ["", "for piece in aipipe.stream(", "    messages,"]
     for key, value in body:
         if key not in ("messages", "stream"):
-            lines.append("    " + key + "=" + _python_literal(value, 1) + ",")
+            lines.append("    " + key + "=" + pretty(value, 1, py=True) + ",")
     lines += ["):", '    print(piece, end="")', "print()"]
     return "\n".join(lines)
 
