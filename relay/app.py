@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -28,7 +29,7 @@ from relay.routes.pages import page_routes
 from relay.routes.similarity import similarity
 from relay.routes.webproxy import web_proxy
 from relay.settings import Settings
-from relay.store import Store
+from relay.store import LedgerError, Store
 
 log = logging.getLogger("aipipe")
 
@@ -45,12 +46,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = Store(
-            settings.db_path,
-            flush_seconds=settings.flush_seconds,
-            mirror_days=settings.policy.longest_window(),
-            worker_idle=settings.store_idle,
-        ).open()
+        store, budgets = await open_store(settings)
         timeout = httpx.Timeout(
             connect=settings.upstream_timeout,
             read=settings.stream_idle_timeout,
@@ -76,7 +72,7 @@ def create_app(
         state.settings = settings
         state.store = store
         state.http = http
-        state.budgets = Budgets(settings.policy, store)
+        state.budgets = budgets
         state.inflight = inflight
         state.verifier = TokenVerifier(settings)
         state.google = GoogleVerifier(settings.google_client_id, settings.google_certs_url, http)
@@ -101,7 +97,7 @@ def create_app(
                 await upstream.aclose()
             if demo is not None:
                 await demo.aclose()
-            store.close()
+            await store.aclose()
 
     routes: list[BaseRoute] = [
         *health.routes,
@@ -122,10 +118,34 @@ def create_app(
             RelayError: relay_error,
             HTTPException: http_error,
             RecursionError: too_deep,
+            LedgerError: store_failed,
         },
     )
     app.add_middleware(Edge, starlette=app, max_bytes=settings.max_body_bytes, inflight=inflight)
     return app
+
+
+async def open_store(settings: Settings) -> tuple[Any, Any]:
+    """The DuckDB file with in-process budgets, or (AIPIPE_DATABASE_URL) PostgreSQL with budgets
+    decided in the database, shared with every other relay process on it."""
+    if settings.database_url:
+        from relay.costing.shared_budget import SharedBudgets  # imports asyncpg: only then
+        from relay.store.postgres import PgStore
+
+        shared = await PgStore(
+            settings.database_url,
+            flush_seconds=settings.flush_seconds,
+            pool_size=settings.database_pool,
+            lease=settings.lease_seconds,
+        ).open()
+        return shared, SharedBudgets(settings.policy, shared)
+    store = Store(
+        settings.db_path,
+        flush_seconds=settings.flush_seconds,
+        mirror_days=settings.policy.longest_window(),
+        worker_idle=settings.store_idle,
+    ).open()
+    return store, Budgets(settings.policy, store)
 
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
@@ -147,6 +167,13 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
         "invalid_request_error",
         codes.get(exc.status_code, "http_error"),
         dict(exc.headers or {}),
+    )
+
+
+async def store_failed(request: Request, exc: LedgerError) -> Response:
+    # A usage or admin read while the database is away (the PostgreSQL store), or a failed query.
+    return error_response(
+        503, f"The usage database is unavailable: {exc}", "server_error", "store_unavailable"
     )
 
 

@@ -41,6 +41,9 @@ ENV_VARS: dict[str, str] = {
     "AIPIPE_STREAM_IDLE_TIMEOUT": "seconds a stream may stay silent before it is cut",
     "AIPIPE_FLUSH_SECONDS": "how often buffered ledger rows are written to DuckDB",
     "AIPIPE_STORE_IDLE": "seconds without ledger work before the DuckDB worker process stops (0: in process)",
+    "AIPIPE_DATABASE_URL": "postgresql://user:pass@host:port/db: the shared PostgreSQL store (unset: DuckDB)",
+    "AIPIPE_DATABASE_POOL": "PostgreSQL connections per relay process",
+    "AIPIPE_LEASE_SECONDS": "how long a reservation outlives a relay that stopped renewing it (PostgreSQL)",
 }
 
 # --dev with no policy file / no admins: every user gets $1 a week; the dev sign-in as
@@ -70,6 +73,9 @@ class Settings:
     stream_idle_timeout: float = 120.0
     flush_seconds: float = 0.5
     store_idle: float = 60.0  # 0: DuckDB inside the relay process, no store worker
+    database_url: str | None = field(default=None, repr=False)  # PostgreSQL store (may hold a password)
+    database_pool: int = 10
+    lease_seconds: float = 60.0
     dev: bool = False
 
     def is_admin(self, email: str) -> bool:
@@ -119,8 +125,20 @@ def load_settings(
         stream_idle_timeout=_number(env, "AIPIPE_STREAM_IDLE_TIMEOUT", 120.0) or 120.0,
         flush_seconds=_number(env, "AIPIPE_FLUSH_SECONDS", 0.5) or 0.5,
         store_idle=_number(env, "AIPIPE_STORE_IDLE", 60.0, allow_zero=True) or 0.0,
+        database_url=_database_url(env.get("AIPIPE_DATABASE_URL")),
+        database_pool=int(_number(env, "AIPIPE_DATABASE_POOL", 10) or 10),
+        lease_seconds=_number(env, "AIPIPE_LEASE_SECONDS", 60.0) or 60.0,
         dev=dev,
     )
+
+def _database_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(
+            "AIPIPE_DATABASE_URL must be a postgresql:// URL (unset it to use the DuckDB file)"
+        )
+    return value
 
 def _split(value: str) -> list[str]:
     return [part for part in value.replace(",", " ").split() if part]

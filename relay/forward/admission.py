@@ -16,10 +16,10 @@ from relay.forward.estimates import DEFAULT_OUTPUT_ALLOWANCE, affordable_output
 MIN_OUTPUT_TOKENS = 16  # below this a capped reply is useless: refuse instead
 
 
-def admit(budgets: Budgets, call: Call, price: Price | None) -> Reservation:
+async def admit(budgets: Budgets, call: Call, price: Price | None) -> Reservation:
     """Reserve what the call may cost, lowering its output limit to what the budget can pay."""
     if call.endpoint.kind == "free":
-        return budgets.admit_free(call.email)
+        return await budgets.admit_free(call.email)
     requested = max_output(call)
     replies = choices(call)  # n = 8 replies cost 8 allowances
     allowance = (requested or DEFAULT_OUTPUT_ALLOWANCE) * replies
@@ -29,14 +29,14 @@ def admit(budgets: Budgets, call: Call, price: Price | None) -> Reservation:
         hold = estimate(call, price, 0)
     else:
         hold = reserve_estimate(price, call.input_tokens, allowance)
-    reservation = budgets.admit(call.email, hold)
+    reservation = await budgets.admit(call.email, hold)
     if price is not None and hold > reservation.remaining_before and call.json is not None:
         # The budget left cannot pay for the whole allowance: cap the reply to what it can.
         cap = affordable_output(price, call.input_tokens, reservation.remaining_before)
         cap //= replies
         if cap < MIN_OUTPUT_TOKENS:
-            budgets.settle(reservation)
-            spent = budgets.remaining(call.email)
+            await budgets.settle(reservation)
+            spent = await budgets.remaining(call.email)
             raise QuotaExceeded(
                 f"Budget left (${max(spent, Decimal(0)):.4f}) cannot pay for a reply from "
                 f"{call.model}",

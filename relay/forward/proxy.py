@@ -118,7 +118,7 @@ class Relay:
         price = await self._price(provider, call)
         if provider.priced_by_table and price is None:
             raise BadRequest(f"Model {call.model} has no price on this relay", code="model_not_priced")
-        reservation = admit(self.budgets, call, price)
+        reservation = await admit(self.budgets, call, price)
         client = self.clients.get(provider.name) or self.clients["default"]
         upstream = client.build_request(
             "POST",
@@ -134,7 +134,7 @@ class Relay:
             resp = await self._send(client, upstream, call, reservation, price)
             answer = await self.answers.buffered(call, resp, price, reservation)
         finally:
-            self.budgets.settle(reservation)
+            await self.budgets.settle(reservation)
         data = json.loads(answer.body)
         if answer.status_code >= 400:
             message = data.get("error", {}).get("message") if isinstance(data, dict) else None
@@ -183,7 +183,7 @@ class Relay:
                 code="model_not_priced",
             )
         try:
-            reservation = admit(self.budgets, call, price)
+            reservation = await admit(self.budgets, call, price)
         except (QuotaExceeded, RateLimited):
             # Never forwarded, but admins want to see who hits their limits.
             record(self.store, call, 429, "refused", None, Decimal(0), "free")
@@ -193,7 +193,7 @@ class Relay:
             upstream = self._build(client, request, provider, path, call.body, key)
             resp = await self._send(client, upstream, call, reservation, price)
         except BaseException:
-            self.budgets.settle(reservation)
+            await self.budgets.settle(reservation)
             raise
         if call.stream or not is_json(resp):
             return self.answers.stream(call, resp, price, reservation)
