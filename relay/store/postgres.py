@@ -40,7 +40,7 @@ MIGRATION_LOCK = 1634300529  # advisory lock key: replicas starting together mig
 RETRY_SECONDS = 0.5  # while the database is down: how often a probe tries it again
 FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
-_INSERT = "INSERT INTO requests SELECT * FROM unnest({}) ON CONFLICT (id) DO NOTHING".format(
+INSERT_ROWS = "INSERT INTO requests SELECT * FROM unnest({}) ON CONFLICT (id) DO NOTHING".format(
     ", ".join(f"${i}::{PG_TYPES.get(t, t)}[]" for i, (_, t) in enumerate(LEDGER_COLUMNS, 1))
 )
 _ADMIT = "SELECT n, hold, held, spent, reserved, retry_after FROM aipipe_admit($1, $2, $3, $4, $5, $6)"
@@ -224,7 +224,7 @@ class PgStore:
             return 0
         columns = [list(c) for c in zip(*((getattr(r, n) for n in COLUMN_NAMES) for r in rows), strict=True)]
         try:
-            await self._call(lambda con: con.execute(_INSERT, *columns))
+            await self._call(lambda con: con.execute(INSERT_ROWS, *columns))
         except LedgerError:
             self._rows[:0] = rows  # ids are unique: a batch that did land is not written twice
             raise
