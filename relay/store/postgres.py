@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ from relay.store.batching import Batcher
 from relay.store.migrations import LEDGER_COLUMNS, MIGRATIONS, PG_TYPES
 
 log = logging.getLogger("aipipe.store")
+_ROW = operator.attrgetter(*COLUMN_NAMES)
 MIGRATION_LOCK = 1634300529  # advisory lock key: replicas starting together migrate one at a time
 RETRY_SECONDS = 0.5  # while the database is down: how often a probe tries it again
 FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
@@ -215,18 +217,18 @@ class PgStore:
             retry, self._retry = self._retry, []
             try:
                 await self._settle_batch(retry)
-            except LedgerError:
+            except BaseException:  # also a cancelled flush: nothing drained may be lost
                 self._retry[:0] = retry
                 raise
         rows, self._rows = self._rows, []
         if not rows:
             self.last_flush_error = None
             return 0
-        columns = [list(c) for c in zip(*((getattr(r, n) for n in COLUMN_NAMES) for r in rows), strict=True)]
+        columns = [list(c) for c in zip(*map(_ROW, rows), strict=True)]
         try:
             await self._call(lambda con: con.execute(INSERT_ROWS, *columns))
-        except LedgerError:
-            self._rows[:0] = rows  # ids are unique: a batch that did land is not written twice
+        except BaseException:  # ids are unique: a batch that did land is not written twice
+            self._rows[:0] = rows
             raise
         self.rows_written += len(rows)
         self.last_flush_error = None
@@ -309,7 +311,11 @@ class PgStore:
 
     # -- reads ------------------------------------------------------------------------------
     async def read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        """A read-only query written with `?` placeholders (the DuckDB store's dialect)."""
+        """A read-only query written with `?` placeholders (the DuckDB store's dialect), after
+        writing this relay's buffered rows (a user sees their own calls at once; other relays'
+        rows arrive within their flush interval)."""
+        if self._rows:
+            await self.flush()
         statement = _numbered(sql)
         args = list(params)
         rows = await self._call(lambda con: con.fetch(statement, *args))
