@@ -24,12 +24,16 @@ if [ -f web/package.json ]; then
   fi
 fi
 
-# Tests also need Debian's Chromium (browser tests) and wrk (the benchmark's smoke test).
+# Tests also need Debian's Chromium (browser tests), wrk (the benchmark's smoke test) and the
+# PostgreSQL server (the scale-out tests start throwaway clusters with its initdb; the packaged
+# cluster is not used).
 if [ "${1:-}" = "--browser" ]; then
   missing=""
   [ -x /usr/bin/chromium ] || missing="$missing chromium"
   command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
   if [ -n "$missing" ]; then
+    echo "setup: installing Debian packages:$missing"
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -q && $sudo apt-get install -y -q $missing
