@@ -90,28 +90,26 @@ async def measure(name: str, make, url: str, conc: int, calls: int, postmaster: 
             f"{(p1 - p0) / n * 1e6:.0f} |")
 
 
-async def main() -> None:
-    server = PostgresServer(fsync=True).init().start()
+async def main(server: PostgresServer, url: str) -> None:
+    con = await asyncpg.connect(url)
+    await migrate(con)
+    await con.close()
+    drivers = [("asyncpg", asyncpg_calls)]
     try:
-        url = create_database(server.url)
-        con = await asyncpg.connect(url)
-        await migrate(con)
-        await con.close()
-        drivers = [("asyncpg", asyncpg_calls)]
-        try:
-            import psycopg_pool  # noqa: F401
+        import psycopg_pool  # noqa: F401
 
-            drivers.append(("psycopg 3", psycopg_calls))
-        except ImportError:
-            print("(psycopg 3 is not installed: measuring asyncpg only)")
-        print("| driver | callers | admit+settle pairs/s | client CPU µs/pair | server CPU µs/pair |")
-        print("|---|---:|---:|---:|---:|")
-        for conc in (1, 16, 64):
-            for name, make in drivers:
-                print(await measure(name, make, url, conc, 4000, server.pid() or 0), flush=True)
-    finally:
-        server.remove()
-
+        drivers.append(("psycopg 3", psycopg_calls))
+    except ImportError:
+        print("(psycopg 3 is not installed: measuring asyncpg only)")
+    print("| driver | callers | admit+settle pairs/s | client CPU µs/pair | server CPU µs/pair |")
+    print("|---|---:|---:|---:|---:|")
+    for conc in (1, 16, 64):
+        for name, make in drivers:
+            print(await measure(name, make, url, conc, 4000, server.pid() or 0), flush=True)
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    pg = PostgresServer(fsync=True).init().start()
+    try:
+        asyncio.run(main(pg, create_database(pg.url)))
+    finally:
+        pg.remove()

@@ -86,43 +86,46 @@ CREATE FUNCTION aipipe_admit(
 ) RETURNS TABLE (n INTEGER, hold BIGINT, held DECIMAL, spent DECIMAL, reserved DECIMAL, retry_after INTEGER)
 LANGUAGE plpgsql AS $$
 DECLARE
-    r RECORD;
+    i INTEGER;
+    v_order INTEGER[] := '{1}';
+    v_email VARCHAR;
     v_now TIMESTAMPTZ;
     v_calls TIMESTAMPTZ[];
 BEGIN
-    FOR r IN
-        SELECT t.* FROM unnest(p_email, p_since, p_limit, p_want, p_rpm) WITH ORDINALITY
-            AS t(email, since, lim, want, rpm, i)
-        ORDER BY hashtext(t.email), t.i
-    LOOP
-        PERFORM pg_advisory_xact_lock(1634300528, hashtext(r.email));
+    IF cardinality(p_email) > 1 THEN
+        SELECT array_agg(t.i ORDER BY hashtext(t.e), t.i) INTO v_order
+          FROM unnest(p_email) WITH ORDINALITY AS t(e, i);
+    END IF;
+    FOREACH i IN ARRAY v_order LOOP
+        v_email := p_email[i];
+        PERFORM pg_advisory_xact_lock(1634300528, hashtext(v_email));
         v_now := clock_timestamp();
-        n := r.i; hold := NULL; held := NULL; spent := NULL; reserved := NULL; retry_after := NULL;
-        IF r.rpm IS NOT NULL THEN  -- the user's calls in the last minute, through every relay
+        n := i; hold := NULL; held := NULL; spent := NULL; reserved := NULL; retry_after := NULL;
+        IF p_rpm[i] IS NOT NULL THEN  -- the user's calls in the last minute, through every relay
             SELECT array(
                 SELECT c FROM unnest(x.calls) AS c WHERE c > v_now - interval '60 seconds' ORDER BY c
-            ) INTO v_calls FROM rates AS x WHERE x.email = r.email;
+            ) INTO v_calls FROM rates AS x WHERE x.email = v_email;
             v_calls := coalesce(v_calls, '{}');
-            IF cardinality(v_calls) >= r.rpm THEN
+            IF cardinality(v_calls) >= p_rpm[i] THEN
                 retry_after := greatest(
                     1, ceil(extract(epoch FROM v_calls[1] + interval '60 seconds' - v_now)));
                 RETURN NEXT;
                 CONTINUE;
             END IF;
-            INSERT INTO rates AS x VALUES (r.email, v_calls || v_now)
+            INSERT INTO rates AS x VALUES (v_email, v_calls || v_now)
               ON CONFLICT (email) DO UPDATE SET calls = excluded.calls;
         END IF;
         -- One statement, one snapshot: spend and live holds as of one moment.
         SELECT
             (SELECT coalesce(sum(d.cost), 0) FROM daily AS d
-              WHERE d.email = r.email AND d.date >= r.since),
+              WHERE d.email = v_email AND d.date >= p_since[i]),
             (SELECT coalesce(sum(h.amount), 0) FROM holds AS h
-              WHERE h.email = r.email AND h.expires > v_now)
+              WHERE h.email = v_email AND h.expires > v_now)
           INTO spent, reserved;
-        IF r.lim IS NOT NULL AND r.lim - spent - reserved > 0 THEN
-            held := least(greatest(r.want, 0), r.lim - spent - reserved);
+        IF p_limit[i] IS NOT NULL AND p_limit[i] - spent - reserved > 0 THEN
+            held := least(greatest(p_want[i], 0), p_limit[i] - spent - reserved);
             INSERT INTO holds (email, amount, expires)
-              VALUES (r.email, held, v_now + p_lease * interval '1 second') RETURNING id INTO hold;
+              VALUES (v_email, held, v_now + p_lease * interval '1 second') RETURNING id INTO hold;
         END IF;
         RETURN NEXT;
     END LOOP;
@@ -141,15 +144,21 @@ CREATE FUNCTION aipipe_settle(
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
-    DELETE FROM holds WHERE id = ANY(p_holds);
-    INSERT INTO daily AS d
-        SELECT t.e, t.dt, sum(t.c) FROM unnest(p_email, p_date, p_cost) AS t(e, dt, c)
-        GROUP BY t.e, t.dt ORDER BY t.e, t.dt
-      ON CONFLICT (email, date) DO UPDATE SET cost = d.cost + excluded.cost;
-    RETURN QUERY
-        SELECT w.i::INTEGER,
-               (SELECT coalesce(sum(x.cost), 0) FROM daily AS x WHERE x.email = w.e AND x.date >= w.f)
-        FROM unnest(p_user, p_from) WITH ORDINALITY AS w(e, f, i);
+    IF cardinality(p_holds) > 0 THEN
+        DELETE FROM holds WHERE id = ANY(p_holds);
+    END IF;
+    IF cardinality(p_email) > 0 THEN
+        INSERT INTO daily AS d
+            SELECT t.e, t.dt, sum(t.c) FROM unnest(p_email, p_date, p_cost) AS t(e, dt, c)
+            GROUP BY t.e, t.dt ORDER BY t.e, t.dt
+          ON CONFLICT (email, date) DO UPDATE SET cost = d.cost + excluded.cost;
+    END IF;
+    FOR i IN 1..coalesce(cardinality(p_user), 0) LOOP
+        n := i;
+        SELECT coalesce(sum(x.cost), 0) INTO spent FROM daily AS x
+          WHERE x.email = p_user[i] AND x.date >= p_from[i];
+        RETURN NEXT;
+    END LOOP;
 END $$;
 """
 
