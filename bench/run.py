@@ -435,12 +435,7 @@ def render(report: Report) -> str:
         "lowers the measured req/s and raises the tail latencies; the CPU cost per request is "
         "what the relay itself spends).",
         "",
-        "| single connection, sequential (p50) | direct | relay | added |",
-        "|---|---:|---:|---:|",
-        f"| non-stream call | {p.get('direct_json_p50_ms', 0):.3f} ms | "
-        f"{p.get('relay_json_p50_ms', 0):.3f} ms | {p.get('added_json_p50_ms', 0):+.3f} ms |",
-        f"| time to first chunk (stream) | {p.get('direct_ttfc_p50_ms', 0):.3f} ms | "
-        f"{p.get('relay_ttfc_p50_ms', 0):.3f} ms | {p.get('added_ttfc_p50_ms', 0):+.3f} ms |",
+        *_probe_lines(p),
         "",
         f"Relay start-up to first answered chat call: **{report.startup_s:.2f} s** (median of {STARTS}). "
         f"RSS idle (store worker stopped after {report.store_idle_s:g} s without ledger work): "
@@ -457,6 +452,17 @@ def render(report: Report) -> str:
     for goal, value, ok in _goals(report):
         out.append(f"| {goal} | {value} | {'met' if ok else '**missed**'} |")
     return "\n".join(out) + "\n"
+
+
+def _probe_lines(p: dict[str, float]) -> list[str]:
+    return [
+        "| single connection, sequential (p50) | direct | relay | added |",
+        "|---|---:|---:|---:|",
+        f"| non-stream call | {p.get('direct_json_p50_ms', 0):.3f} ms | "
+        f"{p.get('relay_json_p50_ms', 0):.3f} ms | {p.get('added_json_p50_ms', 0):+.3f} ms |",
+        f"| time to first chunk (stream) | {p.get('direct_ttfc_p50_ms', 0):.3f} ms | "
+        f"{p.get('relay_ttfc_p50_ms', 0):.3f} ms | {p.get('added_ttfc_p50_ms', 0):+.3f} ms |",
+    ]
 
 
 def render_postgres(report: Report) -> str:
@@ -487,12 +493,7 @@ def render_postgres(report: Report) -> str:
         "",
         "¹ 1000 / (relay + PostgreSQL CPU ms per request).",
         "",
-        "| single connection, sequential (p50) | direct | relay | added |",
-        "|---|---:|---:|---:|",
-        f"| non-stream call | {p.get('direct_json_p50_ms', 0):.3f} ms | "
-        f"{p.get('relay_json_p50_ms', 0):.3f} ms | {p.get('added_json_p50_ms', 0):+.3f} ms |",
-        f"| time to first chunk (stream) | {p.get('direct_ttfc_p50_ms', 0):.3f} ms | "
-        f"{p.get('relay_ttfc_p50_ms', 0):.3f} ms | {p.get('added_ttfc_p50_ms', 0):+.3f} ms |",
+        *_probe_lines(p),
         "",
         f"Relay start-up to first answered chat call: {report.startup_s:.2f} s. "
         f"RSS idle: {report.rss_idle_mb:.1f} MB.",

@@ -23,19 +23,12 @@ from testkit.fakes.server import serve_asgi
 from testkit.fakes.upstream import create_fake_upstream
 from testkit.postgres import PostgresServer, create_database, wait_until
 from testkit.relay_process import RelayProcess, clean_env
-from tests.test_pg_store import scalar
+from tests.test_pg_store import SLOW, STREAM, scalar
 
 SECRET = "scale-out-secret-0123456789abcdef012345678"
 TIGHT, ROOMY = "tight@example.com", "roomy@example.com"
 LIMIT, WORTH = Decimal("0.002"), Decimal("0.0004")  # the fake's claude-3.5-haiku stream below
 POLICY = f'[budget]\n"{TIGHT}" = {{ limit = 0.002, days = 1 }}\n"*" = {{ limit = 1000, days = 1 }}\n'
-STREAM = {
-    "model": "anthropic/claude-3.5-haiku",
-    "stream": True,
-    "max_tokens": 99,
-    "messages": [{"role": "user", "content": "count to a hundred please"}],
-}
-SLOW = {"x-fake": "slow", "x-fake-delay": "5", "x-fake-chunks": "99"}
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 

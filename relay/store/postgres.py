@@ -117,17 +117,23 @@ class PgStore:
 
     # -- life cycle -------------------------------------------------------------------------
     async def open(self, *, background: bool = True) -> PgStore:
+        settings = {"application_name": "aipipe", "jit": "off"}
         try:
+            # Migrations on a connection of their own: it holds a session-level advisory lock.
+            con = await asyncpg.connect(self.url, timeout=self.timeout, server_settings=settings)
+            try:
+                await migrate(con)
+            finally:
+                await con.close()
             self.pool = await asyncpg.create_pool(
                 self.url,
                 min_size=1,
                 max_size=self.pool_size,
                 timeout=self.timeout,
                 command_timeout=self.timeout,
-                server_settings={"application_name": "aipipe", "jit": "off"},
+                server_settings=settings,
+                reset=_keep_session,
             )
-            async with self.pool.acquire() as con:
-                await migrate(con)
         except FAILURES as e:
             if self.pool is not None:
                 self.pool.terminate()
@@ -389,6 +395,12 @@ async def migrate(con: asyncpg.Connection) -> list[int]:
         return applied
     finally:
         await con.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+async def _keep_session(con: asyncpg.Connection) -> None:
+    """What the pool does to a connection given back: nothing. The default resets the session
+    with one more round trip per use; the relay's statements leave no session state behind
+    (each is its own transaction; SET LOCAL and transaction-scoped locks end with it)."""
 
 
 def _numbered(sql: str) -> str:
