@@ -24,7 +24,7 @@ if __package__ in (None, ""):
 import asyncpg
 
 from bench.run import postgres_cpu_seconds
-from relay.store.postgres import migrate
+from relay.store.pg_schema import migrate
 from testkit.postgres import PostgresServer, create_database
 
 ADMIT = "SELECT n, hold FROM aipipe_admit($1, $2, $3, $4, $5, $6)"

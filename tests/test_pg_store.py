@@ -20,7 +20,8 @@ from relay.auth.tokens import issue_token
 from relay.clock import utc_today
 from relay.policy import parse_policy
 from relay.store.migrations import MIGRATIONS
-from relay.store.postgres import PgStore, migrate
+from relay.store.pg_schema import migrate
+from relay.store.postgres import PgStore
 from testkit.fakes.server import serve_asgi
 from testkit.fakes.upstream import create_fake_upstream
 from tests.conftest import ADMIN, auth, make_settings, provider_part

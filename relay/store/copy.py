@@ -20,7 +20,8 @@ from pathlib import Path
 import asyncpg
 
 from relay.store.base import COLUMN_NAMES
-from relay.store.postgres import FAILURES, INSERT_ROWS, DatabaseUnavailable, migrate
+from relay.store.pg_schema import migrate
+from relay.store.postgres import FAILURES, INSERT_ROWS, DatabaseUnavailable
 
 BATCH = 20_000
 

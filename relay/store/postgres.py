@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import operator
 import time
 from collections import defaultdict
@@ -31,14 +30,13 @@ from typing import Any
 import anyio
 import asyncpg
 
-from relay.clock import utc_now, utc_today
+from relay.clock import utc_today
 from relay.store.base import COLUMN_NAMES, LedgerError, LedgerRow
 from relay.store.batching import Batcher
-from relay.store.migrations import LEDGER_COLUMNS, MIGRATIONS, PG_TYPES
+from relay.store.migrations import LEDGER_COLUMNS, PG_TYPES
+from relay.store.pg_schema import migrate
 
-log = logging.getLogger("aipipe.store")
 _ROW = operator.attrgetter(*COLUMN_NAMES)
-MIGRATION_LOCK = 1634300529  # advisory lock key: replicas starting together migrate one at a time
 RETRY_SECONDS = 0.5  # while the database is down: how often a probe tries it again
 FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
@@ -371,30 +369,6 @@ class PgStore:
             return await anyio.to_thread.run_sync(writer.finish, out, fmt)
         finally:
             writer.close()
-
-
-async def migrate(con: asyncpg.Connection) -> list[int]:
-    """Apply the migrations this database has not seen yet, one relay at a time (advisory lock)."""
-    await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
-    try:
-        await con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-        )
-        done = {v for (v,) in await con.fetch("SELECT version FROM schema_migrations")}
-        applied = []
-        for m in MIGRATIONS:
-            if m.version in done:
-                continue
-            async with con.transaction():
-                await con.execute(m.postgres)
-                await con.execute(
-                    "INSERT INTO schema_migrations VALUES ($1, $2, $3)", m.version, m.name, utc_now()
-                )
-            applied.append(m.version)
-        return applied
-    finally:
-        await con.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
 
 
 async def _keep_session(con: asyncpg.Connection) -> None:
