@@ -110,6 +110,7 @@ class PgStore:
         self._live: dict[int, tuple[str, Decimal]] = {}  # this relay's holds: id -> (email, amount)
         self._live_users: dict[str, int] = defaultdict(int)
         self._task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
         self._admit = Batcher(self._admit_batch, orphan=self._orphaned)
         self._settle = Batcher(self._settle_batch)
 
@@ -215,6 +216,10 @@ class PgStore:
 
     async def flush(self) -> int:
         """Write buffered rows; apply settles that failed, and costs with no settle to come."""
+        async with self._flushing:  # one at a time: a reader waits for the flush under way
+            return await self._flush()
+
+    async def _flush(self) -> int:
         for email in [e for e in self._unsettled if not self._live_users.get(e)]:
             self._retry.append(_Settle(None, email, self._unsettled.pop(email), None))
         if self._retry:
@@ -318,7 +323,7 @@ class PgStore:
         """A read-only query written with `?` placeholders (the DuckDB store's dialect), after
         writing this relay's buffered rows (a user sees their own calls at once; other relays'
         rows arrive within their flush interval)."""
-        if self._rows:
+        if self._rows or self._flushing.locked():
             await self.flush()
         statement = _numbered(sql)
         args = list(params)
