@@ -11,6 +11,11 @@ plus idle RSS (once the store worker has stopped) and the worker's,
 start-up to first answered request, and — with a sequential client on one kept-alive
 connection — the added p50 of one call and the time to first chunk.
 
+With `--stores duckdb,postgresql` (the default) the same run is made twice: on the DuckDB file,
+and on the PostgreSQL store (a throwaway server from testkit/postgres.py, fsync on, pinned to the
+relay's core: the relay and its database share one core, and the database's CPU per call is
+counted beside the relay's).
+
 Run: `.venv/bin/python bench/run.py` (or `make bench`); writes bench/results/latest.md.
 """
 
@@ -35,6 +40,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
 
 from bench.docs import place
 from bench.probe import Connection, percentile, wait_for_answer
+from testkit.postgres import PostgresServer, create_database
 from testkit.relay_process import RelayProcess, free_port, stop_process
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +68,9 @@ GOAL_JSON_RPS_64 = 1200
 GOAL_STREAM_RPS_64 = 400
 GOAL_RSS_MB = 80
 GOAL_STARTUP_S = 1.0
+# The goals of issue 15 (PostgreSQL store).
+GOAL_PG_ADDED_P50_MS = 1.5
+GOAL_PG_CPU_MS = 1.0  # relay + database CPU per non-stream call
 
 
 @dataclass
@@ -82,17 +91,20 @@ class Row:
     relay: WrkResult
     relay_cpu_ms: float  # relay + store worker CPU per request
     core_other_pct: float = 0.0  # how busy other processes kept the relay's core during the run
+    db_cpu_ms: float = 0.0  # PostgreSQL's CPU per request (all its processes), PostgreSQL store
 
     @property
     def capacity(self) -> float:
         """Requests per second one core could serve at this CPU cost (1000 / CPU ms)."""
-        return 1000 / self.relay_cpu_ms if self.relay_cpu_ms > 0 else float("nan")
+        cpu = self.relay_cpu_ms + self.db_cpu_ms
+        return 1000 / cpu if cpu > 0 else float("nan")
 
 
 @dataclass
 class Report:
     machine: str
     load_before: str
+    store: str = "duckdb"  # or "postgresql"
     load_after: str = ""
     duration: float = 0.0
     startup_s: float = 0.0
@@ -120,7 +132,9 @@ def start_upstream(port: int, core: int = LOAD_CORE) -> subprocess.Popen:
     return proc
 
 
-def relay_env(data_dir: Path, upstream_port: int, store_idle: float = 60) -> dict[str, str]:
+def relay_env(
+    data_dir: Path, upstream_port: int, store_idle: float = 60, database_url: str | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIPIPE_") and not k.endswith("_API_KEY")}
     policy = data_dir / "bench.toml"
     policy.write_text(POLICY)
@@ -132,6 +146,8 @@ def relay_env(data_dir: Path, upstream_port: int, store_idle: float = 60) -> dic
         AIPIPE_OPENAI_BASE=f"http://{HOST}:{upstream_port}",
         AIPIPE_STORE_IDLE=f"{store_idle:g}",
     )
+    if database_url:
+        env["AIPIPE_DATABASE_URL"] = database_url
     return env
 
 
@@ -193,6 +209,18 @@ def children(pid: int) -> list[int]:
 def tree_rss_mb(pid: int) -> float:
     """RSS of the process plus its live children's."""
     return rss_mb(pid) + sum(rss_mb(child) for child in children(pid))
+
+
+def postgres_cpu_seconds(postmaster: int | None) -> float:
+    """utime + stime of the PostgreSQL server: the postmaster's live children (backends, WAL
+    writer, ...) and the ended ones it reaped."""
+    if postmaster is None:
+        return 0.0
+    ticks = sum(_stat_fields(postmaster)[11:15])
+    for child in children(postmaster):
+        with contextlib.suppress(OSError):
+            ticks += sum(_stat_fields(child)[11:13])
+    return ticks / TICK
 
 
 def core_busy_seconds(core: int) -> float:
@@ -276,21 +304,29 @@ def _headers(token: str) -> dict[str, str]:
 
 # -- the run ----------------------------------------------------------------------------------
 def bench(
-    duration: float, conns: list[int], probes: int, modes: list[str], store_idle: float | None = None
+    duration: float,
+    conns: list[int],
+    probes: int,
+    modes: list[str],
+    store_idle: float | None = None,
+    postgres: PostgresServer | None = None,
 ) -> Report:
     # The store worker must outlive the direct runs between relayed ones (steady traffic keeps it
     # up in production too); the idle figure is taken once it has stopped after start-up.
     store_idle = store_idle if store_idle is not None else duration + 10
     report = Report(
-        machine=_machine(), load_before=_loadavg(), duration=duration, store_idle_s=store_idle
+        machine=_machine(), load_before=_loadavg(), duration=duration, store_idle_s=store_idle,
+        store="postgresql" if postgres else "duckdb",
     )
+    database_url = create_database(postgres.url) if postgres else None
+    postmaster = postgres.pid() if postgres else None
     with tempfile.TemporaryDirectory(prefix="aipipe-bench-") as tmp:
         data_dir = Path(tmp)
         up_port, relay_port = free_port(), free_port()
         upstream = start_upstream(up_port)
         relay = None
         try:
-            env = relay_env(data_dir, up_port, store_idle)
+            env = relay_env(data_dir, up_port, store_idle, database_url)
             token = mint_token(env)
             startups = []
             for _ in range(STARTS):  # the median of a few starts: one can land on a busy moment
@@ -318,12 +354,15 @@ def bench(
                 for c in conns:
                     direct = run_wrk(direct_url, c, duration, stream, "sk-bench")
                     before, busy = cpu_seconds(relay.pid), core_busy_seconds(RELAY_CORE)
+                    db_before = postgres_cpu_seconds(postmaster)
                     through = run_wrk(relay_url, c, duration, stream, token)
                     cpu = cpu_seconds(relay.pid) - before
-                    others = core_busy_seconds(RELAY_CORE) - busy - cpu
-                    per_request = cpu * 1000 / through.requests if through.requests else float("nan")
+                    db = postgres_cpu_seconds(postmaster) - db_before
+                    others = core_busy_seconds(RELAY_CORE) - busy - cpu - db
+                    n = through.requests or 1
                     report.rows.append(
-                        Row(mode, c, direct, through, per_request, max(0.0, others) * 100 / through.seconds)
+                        Row(mode, c, direct, through, cpu * 1000 / n,
+                            max(0.0, others) * 100 / through.seconds, db * 1000 / n)
                     )
                     print(_row_line(report.rows[-1]), file=sys.stderr, flush=True)
             time.sleep(1.0)
@@ -366,6 +405,8 @@ def _probes(up_port: int, relay_port: int, token: str, count: int) -> dict[str, 
 
 # -- the report -------------------------------------------------------------------------------
 def render(report: Report) -> str:
+    if report.store == "postgresql":
+        return render_postgres(report)
     p = report.probe
     out = [
         "# Relay benchmark — latest run",
@@ -390,12 +431,7 @@ def render(report: Report) -> str:
         "lowers the measured req/s and raises the tail latencies; the CPU cost per request is "
         "what the relay itself spends).",
         "",
-        "| single connection, sequential (p50) | direct | relay | added |",
-        "|---|---:|---:|---:|",
-        f"| non-stream call | {p.get('direct_json_p50_ms', 0):.3f} ms | "
-        f"{p.get('relay_json_p50_ms', 0):.3f} ms | {p.get('added_json_p50_ms', 0):+.3f} ms |",
-        f"| time to first chunk (stream) | {p.get('direct_ttfc_p50_ms', 0):.3f} ms | "
-        f"{p.get('relay_ttfc_p50_ms', 0):.3f} ms | {p.get('added_ttfc_p50_ms', 0):+.3f} ms |",
+        *_probe_lines(p),
         "",
         f"Relay start-up to first answered chat call: **{report.startup_s:.2f} s** (median of {STARTS}). "
         f"RSS idle (store worker stopped after {report.store_idle_s:g} s without ledger work): "
@@ -410,6 +446,68 @@ def render(report: Report) -> str:
         "|---|---:|---|",
     ]
     for goal, value, ok in _goals(report):
+        out.append(f"| {goal} | {value} | {'met' if ok else '**missed**'} |")
+    return "\n".join(out) + "\n"
+
+
+def _probe_lines(p: dict[str, float]) -> list[str]:
+    return [
+        "| single connection, sequential (p50) | direct | relay | added |",
+        "|---|---:|---:|---:|",
+        f"| non-stream call | {p.get('direct_json_p50_ms', 0):.3f} ms | "
+        f"{p.get('relay_json_p50_ms', 0):.3f} ms | {p.get('added_json_p50_ms', 0):+.3f} ms |",
+        f"| time to first chunk (stream) | {p.get('direct_ttfc_p50_ms', 0):.3f} ms | "
+        f"{p.get('relay_ttfc_p50_ms', 0):.3f} ms | {p.get('added_ttfc_p50_ms', 0):+.3f} ms |",
+    ]
+
+
+def render_postgres(report: Report) -> str:
+    """The same run on the PostgreSQL store: the database's CPU per call beside the relay's."""
+    p = report.probe
+    out = [
+        "## PostgreSQL store (AIPIPE_DATABASE_URL)",
+        "",
+        f"Load average before / after: {report.load_before} / {report.load_after}. "
+        "PostgreSQL (a throwaway cluster, fsync on, default settings) pinned to the relay's core 1: "
+        "the relay and its database share one core. Every relayed call is admitted and settled in "
+        "the database (reservation, spend, ledger row).",
+        "",
+        "| call | conns | direct req/s | relay req/s | relay p50 / p99 ms | added p50 ms "
+        "| relay CPU ms/req | PostgreSQL CPU ms/req | relay + DB ms/req | req/s per core¹ |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in report.rows:
+        d, r = row.direct, row.relay
+        errors = f" ({r.errors} errors)" if r.errors else ""
+        out.append(
+            f"| {'non-stream' if row.mode == 'json' else 'stream'} | {row.conns} | {d.rps:,.0f} | "
+            f"{r.rps:,.0f}{errors} | {r.p50_ms:.2f} / {r.p99_ms:.2f} | {r.p50_ms - d.p50_ms:+.2f} | "
+            f"{row.relay_cpu_ms:.3f} | {row.db_cpu_ms:.3f} | {row.relay_cpu_ms + row.db_cpu_ms:.3f} "
+            f"| {row.capacity:,.0f} |"
+        )
+    out += [
+        "",
+        "¹ 1000 / (relay + PostgreSQL CPU ms per request).",
+        "",
+        *_probe_lines(p),
+        "",
+        f"Relay start-up to first answered chat call: {report.startup_s:.2f} s. "
+        f"RSS idle: {report.rss_idle_mb:.1f} MB.",
+        "",
+        "### Goals (issue 15)",
+        "",
+        "| goal | measured | |",
+        "|---|---:|---|",
+    ]
+    added = p.get("added_json_p50_ms", 99)
+    goals = [(f"≤ +{GOAL_PG_ADDED_P50_MS} ms added p50, 1 connection, non-stream",
+              f"{added:+.3f} ms", added <= GOAL_PG_ADDED_P50_MS)]
+    for row in report.rows:
+        if row.mode == "json":
+            cpu = row.relay_cpu_ms + row.db_cpu_ms
+            goals.append((f"relay + DB CPU ≤ {GOAL_PG_CPU_MS:g} ms per non-stream call, "
+                          f"{row.conns} conns", f"{cpu:.3f} ms", cpu <= GOAL_PG_CPU_MS))
+    for goal, value, ok in goals:
         out.append(f"| {goal} | {value} | {'met' if ok else '**missed**'} |")
     return "\n".join(out) + "\n"
 
@@ -469,23 +567,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conns", default="1,16,64", help="connection counts, comma-separated")
     parser.add_argument("--modes", default="json,stream", help="json and/or stream")
     parser.add_argument("--probes", type=int, default=500, help="sequential calls per latency probe")
+    parser.add_argument("--stores", default="duckdb,postgresql", help="duckdb and/or postgresql")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 2
     os.sched_setaffinity(0, {LOAD_CORE})  # this script's probes are load too
-    report = bench(
-        args.duration, [int(c) for c in args.conns.split(",")], args.probes, args.modes.split(",")
-    )
-    text = render(report)
+    conns, modes = [int(c) for c in args.conns.split(",")], args.modes.split(",")
+    reports = []
+    for store in args.stores.split(","):
+        if store == "postgresql":
+            server = pinned_postgres(RELAY_CORE)
+            try:
+                reports.append(bench(args.duration, conns, args.probes, modes, postgres=server))
+            finally:
+                server.remove()
+        else:
+            reports.append(bench(args.duration, conns, args.probes, modes))
+    text = "\n".join(render(report) for report in reports)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(asdict(report), indent=1))
+    args.out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in reports], indent=1))
     if args.out == DEFAULT_OUT:  # a real run (not a smoke test): the figures the docs show
         place("run", text)
     print(text)
     return 0
+
+
+def pinned_postgres(core: int) -> PostgresServer:
+    """A throwaway PostgreSQL server (fsync on, as a real one) whose processes run on `core`."""
+    server = PostgresServer(fsync=True).init().start()
+    postmaster = server.pid()
+    if postmaster is not None and shutil.which("taskset"):
+        for pid in [postmaster, *children(postmaster)]:  # later backends inherit it
+            subprocess.run(["taskset", "-a", "-p", "-c", str(core), str(pid)],
+                           capture_output=True, check=False)
+    return server
 
 
 if __name__ == "__main__":

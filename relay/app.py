@@ -9,6 +9,7 @@ import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -34,7 +35,7 @@ from relay.routes.pages import page_routes
 from relay.routes.similarity import similarity
 from relay.routes.webproxy import Resolver, system_resolve, web_proxy
 from relay.settings import Settings
-from relay.store import Store
+from relay.store import LedgerError, Store
 
 log = logging.getLogger("aipipe")
 
@@ -55,14 +56,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         policy = LivePolicy.start(settings)
-        store = Store(
-            settings.db_path,
-            flush_seconds=settings.flush_seconds,
-            mirror_days=policy.longest_window(),
-            worker_idle=settings.store_idle,
-        ).open()
-        # A reloaded policy with a longer budget window: the store reads those days first.
-        policy.listeners.append(lambda new: store.widen(new.longest_window()))
+        store, budgets = await open_store(settings, policy)
+        if isinstance(store, Store):  # a reloaded, longer budget window: the mirror reads back
+            policy.listeners.append(lambda new: store.widen(new.longest_window()))
         timeout = httpx.Timeout(
             connect=settings.upstream_timeout,
             read=settings.stream_idle_timeout,
@@ -98,7 +94,7 @@ def create_app(
         state.store = store
         state.http = http
         state.resolver = resolver
-        state.budgets = Budgets(policy, store)
+        state.budgets = budgets
         state.inflight = inflight
         state.meter = meter
         state.metrics_registry = metrics.registry_for(state)
@@ -126,7 +122,7 @@ def create_app(
                 await upstream.aclose()
             if demo is not None:
                 await demo.aclose()
-            store.close()
+            await store.aclose()
 
     routes: list[BaseRoute] = [
         *health.routes,
@@ -148,6 +144,7 @@ def create_app(
             RelayError: relay_error,
             HTTPException: http_error,
             RecursionError: too_deep,
+            LedgerError: store_failed,
         },
     )
     app.add_middleware(
@@ -184,6 +181,29 @@ def reload_on_sighup(policy: LivePolicy) -> Iterator[None]:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload while stopping must not kill it
 
 
+async def open_store(settings: Settings, policy: LivePolicy) -> tuple[Any, Any]:
+    """The DuckDB file with in-process budgets, or (AIPIPE_DATABASE_URL) PostgreSQL with budgets
+    decided in the database, shared with every other relay process on it."""
+    if settings.database_url:
+        from relay.costing.shared_budget import SharedBudgets  # imports asyncpg: only then
+        from relay.store.postgres import PgStore
+
+        shared = await PgStore(
+            settings.database_url,
+            flush_seconds=settings.flush_seconds,
+            pool_size=settings.database_pool,
+            lease=settings.lease_seconds,
+        ).open()
+        return shared, SharedBudgets(policy, shared)
+    store = Store(
+        settings.db_path,
+        flush_seconds=settings.flush_seconds,
+        mirror_days=policy.longest_window(),
+        worker_idle=settings.store_idle,
+    ).open()
+    return store, Budgets(policy, store)
+
+
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
 
@@ -203,6 +223,13 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
         "invalid_request_error",
         codes.get(exc.status_code, "http_error"),
         dict(exc.headers or {}),
+    )
+
+
+async def store_failed(request: Request, exc: LedgerError) -> Response:
+    # A usage or admin read while the database is away (the PostgreSQL store), or a failed query.
+    return error_response(
+        503, f"The usage database is unavailable: {exc}", "server_error", "store_unavailable"
     )
 
 

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -17,7 +19,10 @@ from relay.auth.tokens import issue_token
 from relay.policy import PolicyError
 from relay.providers.registry import BY_NAME
 from relay.settings import Settings, SettingsError, load_settings
-from relay.store import Store, StoreLocked
+from relay.store import LedgerError, Store, StoreLocked
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 RUNNING_FILE = "relay.json"  # written by `serve` so CLI commands can reach a running relay
 
@@ -29,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, PolicyError) as e:
         print(f"aipipe: {e}", file=sys.stderr)
         return 2
+    except LedgerError as e:  # the database (DuckDB file or PostgreSQL) failed or is away
+        print(f"aipipe: {e}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--grace", type=float, default=20.0, help="seconds in-flight streams get on shutdown"
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, help="relay processes on this port (PostgreSQL store)"
     )
     serve.set_defaults(run=cmd_serve)
 
@@ -60,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, type=Path)
     export.add_argument("--dev", action="store_true")
     export.set_defaults(run=cmd_export)
+
+    copy = sub.add_parser(
+        "copy", help="copy a DuckDB install (ledger and day totals) into PostgreSQL; idempotent"
+    )
+    copy.add_argument("--from", dest="source", required=True, type=Path, help="the DuckDB file")
+    copy.add_argument("--to", dest="target", help="postgresql:// URL (default: AIPIPE_DATABASE_URL)")
+    copy.set_defaults(run=cmd_copy)
 
     prices = sub.add_parser("prices", help="show the price table; flag ledger models with no price")
     prices.add_argument("--dev", action="store_true")
@@ -83,7 +101,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging()
     url = f"http://{args.host}:{args.port}"
     running = settings.data_dir / RUNNING_FILE
-    if Store.in_use(settings.db_path):
+    if args.workers < 1:
+        raise SettingsError("--workers must be 1 or more")
+    if args.workers > 1 and not settings.database_url:
+        print(
+            f"aipipe: --workers {args.workers} needs the PostgreSQL store: the DuckDB file can be "
+            "written by one process only. Set AIPIPE_DATABASE_URL=postgresql://user:pass@host/db "
+            "(docs/scale-out.md), or run one worker",
+            file=sys.stderr,
+        )
+        return 2
+    if not settings.database_url and Store.in_use(settings.db_path):
         where = _recorded(running).get("url")
         print(
             f"aipipe: {settings.db_path} is in use by another relay"
@@ -102,6 +130,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         running.write_text(json.dumps({"url": url, "pid": os.getpid()}))
 
     try:
+        if args.workers > 1:
+            record_running()
+            return _serve_workers(settings, args)
         uvicorn.run(
             create_app(settings, on_ready=record_running),
             host=args.host,
@@ -118,6 +149,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if _recorded(running).get("pid") == os.getpid():  # never another relay's record
             running.unlink(missing_ok=True)
     return 0
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
+    """N relay processes sharing one listening socket (uvicorn's supervisor: it replaces a worker
+    that dies). Each builds its own app from these settings; PostgreSQL is what they share."""
+    import functools
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        functools.partial(worker_app, settings),
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=int(args.grace),
+        server_header=False,
+    )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    return 0
+
+
+def worker_app(settings: Settings) -> Starlette:
+    """The app of one `--workers` process (a fresh interpreter: its logging is set up here)."""
+    from relay.app import create_app
+    from relay.logs import configure_logging
+
+    configure_logging()
+    return create_app(settings)
 
 
 def _recorded(running: Path) -> dict:
@@ -139,6 +202,9 @@ def _banner(settings: Settings, url: str) -> None:
             lines.append(
                 "  --dev: no OPENAI_API_KEY, so /openai answers the built-in demo model 'aipipe-demo'"
             )
+    if settings.database_url:
+        where = urlsplit(settings.database_url)  # never the password
+        lines.append(f"  store: PostgreSQL at {where.hostname}:{where.port or 5432}{where.path}")
     missing = [p.name for p in BY_NAME.values() if p.name not in settings.provider_keys]
     if missing:
         lines.append(f"  providers without a key: {', '.join(missing)}")
@@ -172,6 +238,11 @@ def cmd_usage(args: argparse.Namespace) -> int:
 
 
 def _daily_rows(settings: Settings, email: str | None) -> list[tuple]:
+    sql = "SELECT email, date, cost FROM daily"
+    if settings.database_url:
+        return _pg(settings, "read", sql + " WHERE email = ?", [email.lower()]) if email else _pg(
+            settings, "read", sql
+        )
     try:
         store = Store(settings.db_path).open(background=False)
     except StoreLocked:
@@ -199,6 +270,10 @@ def _daily_rows_from_relay(settings: Settings, email: str | None) -> list[tuple]
 def cmd_export(args: argparse.Namespace) -> int:
     settings = load_settings(dev=args.dev)
     fmt = _format_of(args.out)
+    if settings.database_url:
+        count = _pg(settings, "export_file", args.out, fmt)
+        print(f"wrote {count} rows to {args.out}")
+        return 0
     try:
         store = Store(settings.db_path).open(background=False)
     except StoreLocked:
@@ -244,18 +319,22 @@ def cmd_prices(args: argparse.Namespace) -> int:
     table = PriceTable.load()
     settings = load_settings(dev=args.dev)
     print(table.describe())
-    try:
-        store = Store(settings.db_path).open(background=False)
-    except StoreLocked:
-        print("\n(the relay is running: cannot read the ledger for unpriced models)")
-        return 0
-    try:
-        seen = store.query(
-            "SELECT provider, model, count(*), max(ts) FROM requests WHERE model <> '' "
-            "GROUP BY provider, model ORDER BY provider, model"
-        )
-    finally:
-        store.close()
+    sql = (
+        "SELECT provider, model, count(*), max(ts) FROM requests WHERE model <> '' "
+        "GROUP BY provider, model ORDER BY provider, model"
+    )
+    if settings.database_url:
+        seen = _pg(settings, "read", sql)
+    else:
+        try:
+            store = Store(settings.db_path).open(background=False)
+        except StoreLocked:
+            print("\n(the relay is running: cannot read the ledger for unpriced models)")
+            return 0
+        try:
+            seen = store.query(sql)
+        finally:
+            store.close()
     # OpenRouter is priced by the provider's reported cost, not this table: never flagged.
     unpriced = [
         row for row in seen if row[0] in ("openai", "gemini") and table.lookup(row[0], row[1]) is None
@@ -266,6 +345,43 @@ def cmd_prices(args: argparse.Namespace) -> int:
             print(f"  {provider:<8} {model:<30} {count} requests, last {last:%Y-%m-%d}")
     else:
         print("\nEvery model in the ledger has a price.")
+    return 0
+
+
+def _pg(settings: Settings, method: str, *args: object) -> object:
+    """One call on the PostgreSQL store, from the command line (no relay needs to run)."""
+    import asyncio
+
+    from relay.store.postgres import PgStore
+
+    async def run() -> object:
+        assert settings.database_url is not None
+        store = await PgStore(settings.database_url).open(background=False)
+        try:
+            return await getattr(store, method)(*args)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from relay.store.copy import copy_to_postgres
+
+    target = args.target or load_settings().database_url
+    if not target:
+        raise SettingsError("say where to copy to: --to postgresql://... or AIPIPE_DATABASE_URL")
+    if not args.source.is_file():
+        raise SettingsError(f"{args.source}: no such DuckDB file")
+    if Store.in_use(args.source):
+        raise SettingsError(f"{args.source} is in use by a running relay: stop it first")
+    report = copy_to_postgres(args.source, target)
+    for name, side in (("DuckDB", report.source), ("PostgreSQL", report.target)):
+        print(
+            f"{name:10} {side.rows:>10} ledger rows, ledger cost {side.ledger_cost:.10f}, "
+            f"day totals {side.daily_cost:.10f}"
+        )
+    print(f"added {report.rows_added} ledger rows (rows already copied are skipped)")
     return 0
 
 

@@ -50,6 +50,9 @@ ENV_VARS: dict[str, str] = {
     "HTTPS_PROXY": "egress proxy for https:// provider calls (CONNECT)",
     "HTTP_PROXY": "egress proxy for http:// provider calls",
     "NO_PROXY": "hosts, domains and networks reached without the egress proxy",
+    "AIPIPE_DATABASE_URL": "postgresql://user:pass@host:port/db: the shared PostgreSQL store (unset: DuckDB)",
+    "AIPIPE_DATABASE_POOL": "PostgreSQL connections per relay process",
+    "AIPIPE_LEASE_SECONDS": "how long a reservation outlives a relay that stopped renewing it (PostgreSQL)",
 }
 
 # --dev with no policy file / no admins: every user gets $1 a week; the dev sign-in as
@@ -86,6 +89,9 @@ class Settings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     metrics_token: str | None = field(default=None, repr=False)
     egress: Egress | None = field(default=None, repr=False)  # its URLs may hold credentials
+    database_url: str | None = field(default=None, repr=False)  # PostgreSQL store (may hold a password)
+    database_pool: int = 10
+    lease_seconds: float = 60.0
     dev: bool = False
 
     @property
@@ -135,8 +141,20 @@ def load_settings(
         trusted_proxies=_networks(env.get("AIPIPE_TRUSTED_PROXIES", "")),
         metrics_token=env.get("AIPIPE_METRICS_TOKEN") or None,
         egress=_egress(env),
+        database_url=_database_url(env.get("AIPIPE_DATABASE_URL")),
+        database_pool=int(_number(env, "AIPIPE_DATABASE_POOL", 10) or 10),
+        lease_seconds=_number(env, "AIPIPE_LEASE_SECONDS", 60.0) or 60.0,
         dev=dev,
     )
+
+def _database_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(
+            "AIPIPE_DATABASE_URL must be a postgresql:// URL (unset it to use the DuckDB file)"
+        )
+    return value
 
 def _split(value: str) -> list[str]:
     return [part for part in value.replace(",", " ").split() if part]

@@ -34,14 +34,16 @@ if [ ! -f "$cstamp" ] || [ "$(cat "$cstamp")" != "$cwant" ]; then
   echo "$cwant" > "$cstamp"
 fi
 
-# Tests also need Debian's Chromium (browser tests), wrk (the benchmark's smoke test) and nginx
+# Tests also need Debian's Chromium (browser tests), wrk (the benchmark's smoke test), nginx
 # (tests/test_deploy.py runs deploy/nginx in front of two relays; the package's own service is
-# not needed and may stay stopped).
+# not needed and may stay stopped) and the PostgreSQL server (the scale-out tests start
+# throwaway clusters with its initdb; the packaged cluster is not used).
 if [ "${1:-}" = "--browser" ]; then
   missing=""
   [ -x /usr/bin/chromium ] || missing="$missing chromium"
   command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$missing nginx"
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
   if [ -n "$missing" ]; then
     echo "setup: installing Debian packages:$missing"
     sudo=""

@@ -7,6 +7,7 @@ http1.py), so what these tests exercise is what runs in production."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -141,3 +142,26 @@ def with_settings(settings: Settings, **changes: object) -> Settings:
 def provider_part(sse_text: str) -> str:
     """A relayed SSE stream without the relay's trailing `: aipipe {...}` cost comment."""
     return sse_text.split("\n: aipipe ")[0].rstrip()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A PostgreSQL server for the whole session: AIPIPE_TEST_DATABASE_URL if set (read before
+    `_no_env` clears it), else a throwaway cluster (testkit.postgres)."""
+    from testkit.postgres import postgres_server
+
+    given = os.environ.get("AIPIPE_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    with postgres_server() as server:
+        assert server is not None
+        yield server.url
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> str:
+    """A fresh, empty database on the session's server (each test its own)."""
+    from testkit.postgres import create_database
+
+    return create_database(pg_server_url)

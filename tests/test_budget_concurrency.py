@@ -211,7 +211,7 @@ def test_reservations_are_released_after_errors(tmp_path, make_client) -> None:
     r = client.post("/openai/v1/chat/completions", json={**chat, "max_tokens": "x"}, headers=auth(tok))
     assert r.status_code == 400
     assert client.app.state.budgets._reserved.get(TIGHT, Decimal(0)) == 0
-    assert client.app.state.budgets.remaining(TIGHT) == LIMIT
+    assert asyncio.run(client.app.state.budgets.remaining(TIGHT)) == LIMIT
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path, make_client) -> None:

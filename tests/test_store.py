@@ -120,7 +120,7 @@ def test_migrations_upgrade_an_old_file_in_place(tmp_path: Path) -> None:
     con.execute(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
     )
-    version, name, sql = MIGRATIONS[0]
+    version, name, sql, _ = MIGRATIONS[0]
     con.execute(sql)
     con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
     r = row(cost="0.3")

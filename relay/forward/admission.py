@@ -71,17 +71,17 @@ def fit(plan: Plan, price: Price, input_tokens: int, remaining: Decimal) -> int 
     return cap if cap >= MIN_OUTPUT_TOKENS else None
 
 
-def admit(budgets: Budgets, call: Call, price: Price | None) -> Reservation:
+async def admit(budgets: Budgets, call: Call, price: Price | None) -> Reservation:
     """Reserve the call's worst case and send the output cap that keeps it so."""
     if call.endpoint.kind == "free":
-        return budgets.admit_free(call.email)
+        return await budgets.admit_free(call.email)
     assert price is not None, "unpriced calls are refused before admission"
     asked = plan(call, price)
-    reservation = budgets.admit(call.email, asked.hold)
+    reservation = await budgets.admit(call.email, asked.hold)
     cap = fit(asked, price, call.input_tokens, reservation.remaining_before)
     if cap is None:
-        budgets.settle(reservation)
-        left = max(budgets.remaining(call.email), Decimal(0))
+        await budgets.settle(reservation)
+        left = max(await budgets.remaining(call.email), Decimal(0))
         what = f"a reply from {call.model}" if asked.allowance is not None else "this call"
         raise QuotaExceeded(
             f"Budget left (${left:.4f}) cannot pay for {what} (up to ${asked.hold:.4f})",

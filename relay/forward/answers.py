@@ -49,7 +49,7 @@ class Answers:
         except httpx.HTTPError as e:
             cost = estimate(call, price, 0)
             record(self.store, call, 502, "broken", None, cost, "estimated")
-            self.budgets.settle(reservation)
+            await self.budgets.settle(reservation)
             raise UpstreamError(f"The provider broke off its answer ({type(e).__name__})") from e
         finally:
             await resp.aclose()
@@ -60,9 +60,9 @@ class Answers:
             usage = usage_of(call.provider.name, content) or request_usage(call, len(content))
             cost, source = call_cost(call, price, usage, lambda: answer_chars(call, content))
         record(self.store, call, resp.status_code, outcome, usage, cost, source)
-        self.budgets.settle(reservation)
+        await self.budgets.settle(reservation)
         headers = response_headers(resp.headers)
-        headers.update(budget_headers(self.budgets.remaining(call.email), cost))
+        headers.update(budget_headers(await self.budgets.remaining(call.email), cost))
         headers["x-aipipe-cost-source"] = source
         content = mask_keys(content, self.keys)
         return Response(content, status_code=resp.status_code, headers=headers)
@@ -120,21 +120,24 @@ class Answers:
             if rest:
                 tail = rest[-2:]
                 yield rest
-            settled = self._settle_stream(call, reader, outcome, status, sent, price, reservation)
+            settled = await self._settle_stream(
+                call, reader, outcome, status, sent, price, reservation
+            )
             if is_sse and call.provider.openai_style and outcome != "error":
-                yield cost_comment(settled, self.budgets.remaining(call.email), tail)
+                yield cost_comment(settled, await self.budgets.remaining(call.email), tail)
         finally:
-            # Record before any await: a cancelled (client gone) generator may not await again.
-            if settled is None:
-                if outcome == "aborted" and reader.done:
-                    # The end marker went out: the answer was whole. A client may close as soon
-                    # as it reads it (the openai SDK does), before the provider closes.
-                    outcome = "ok"
-                self._settle_stream(call, reader, outcome, status, sent, price, reservation)
+            # Shielded: a cancelled (client gone) generator still records and settles - once
+            # (a settle already started, after the row was recorded, completes on its own).
+            if settled is None and outcome == "aborted" and reader.done:
+                # The end marker went out: the answer was whole. A client may close as soon
+                # as it reads it (the openai SDK does), before the provider closes.
+                outcome = "ok"
             with anyio.CancelScope(shield=True):
+                if settled is None and not reservation.settled:
+                    await self._settle_stream(call, reader, outcome, status, sent, price, reservation)
                 await resp.aclose()
 
-    def _settle_stream(
+    async def _settle_stream(
         self,
         call: Call,
         reader: StreamUsageReader,
@@ -155,5 +158,5 @@ class Answers:
                 call, price, usage, lambda: reader.output_chars if reader.structured else sent
             )
         record(self.store, call, status, outcome, usage, cost, source)
-        self.budgets.settle(reservation)
+        await self.budgets.settle(reservation)
         return cost, source

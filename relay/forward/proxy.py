@@ -126,7 +126,7 @@ class Relay:
         price = await self._price(provider, call)
         if price is None:
             raise _unpriced(provider, call)
-        reservation = admit(self.budgets, call, price)
+        reservation = await admit(self.budgets, call, price)
         client = self.clients.get(provider.name) or self.clients["default"]
         upstream = client.build_request(
             "POST",
@@ -142,7 +142,7 @@ class Relay:
             resp = await self._send(client, upstream, call, reservation, price)
             answer = await self.answers.buffered(call, resp, price, reservation)
         finally:
-            self.budgets.settle(reservation)
+            await self.budgets.settle(reservation)
         try:
             data = json.loads(answer.body)
         except (ValueError, UnicodeDecodeError) as e:
@@ -194,7 +194,7 @@ class Relay:
         if endpoint.kind != "free" and price is None:
             raise _unpriced(provider, call)
         try:
-            reservation = admit(self.budgets, call, price)
+            reservation = await admit(self.budgets, call, price)
         except (QuotaExceeded, RateLimited):
             # Never forwarded, but admins want to see who hits their limits.
             record(self.store, call, 429, "refused", None, Decimal(0), "free")
@@ -204,7 +204,7 @@ class Relay:
             upstream = self._build(client, request, provider, path, call.body, key)
             resp = await self._send(client, upstream, call, reservation, price)
         except BaseException:
-            self.budgets.settle(reservation)
+            await self.budgets.settle(reservation)
             raise
         # An error is read whole, streamed request or not: a client gets a complete JSON error.
         if resp.status_code < 400 and (call.stream or not is_json(resp)):

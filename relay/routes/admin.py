@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-import anyio
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
@@ -41,9 +40,7 @@ async def admin_usage(request: Request) -> JSONResponse:
     limit = int_param(request, "limit", 1000, 1, 10000)
     offset = int_param(request, "offset", 0, 0, 10**9)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    store = request.app.state.store
-    rows = await anyio.to_thread.run_sync(
-        store.query,
+    rows = await request.app.state.store.read(
         f"SELECT email, date, cost FROM daily {clause} ORDER BY date DESC, email LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )
@@ -57,19 +54,18 @@ async def admin_users(request: Request) -> JSONResponse:
     require_admin(request)
     store = request.app.state.store
     q = request.query_params.get("q", "").strip().lower()
-    rows = await anyio.to_thread.run_sync(
-        store.query,
-        "SELECT email, count(*), max(ts), min(date) FROM requests GROUP BY email",
+    rows = await store.read(
+        "SELECT email, count(*), max(ts), min(date) FROM requests GROUP BY email"
     )
     seen = {email: (count, last) for email, count, last, _ in rows}
-    daily = await anyio.to_thread.run_sync(store.query, "SELECT DISTINCT email FROM daily")
+    daily = await store.read("SELECT DISTINCT email FROM daily")
     emails = sorted(set(seen) | {e for (e,) in daily})
     budgets = request.app.state.budgets
     users = []
     for email in emails:
         if q and q not in email:
             continue
-        budget, spent = budgets.standing(email)
+        budget, spent = await budgets.standing(email)
         count, last = seen.get(email, (0, None))
         users.append(
             {
@@ -100,14 +96,12 @@ async def admin_spend(request: Request) -> JSONResponse:
     if until < since:
         raise BadRequest("until must not be before since", code="invalid_date")
     store = request.app.state.store
-    rows = await anyio.to_thread.run_sync(
-        store.query,
+    rows = await store.read(
         f"SELECT date, {group}, sum(cost), count(*) FROM requests WHERE date >= ? AND date <= ? "
         f"GROUP BY date, {group} ORDER BY date, {group}",
         [since, until],
     )
-    totals = await anyio.to_thread.run_sync(
-        store.query,
+    totals = await store.read(
         "SELECT date, sum(cost) FROM daily WHERE date >= ? AND date <= ? GROUP BY date ORDER BY date",
         [since, until],
     )
@@ -155,7 +149,7 @@ async def admin_cost(request: Request) -> JSONResponse:
         raise BadRequest("date must be a YYYY-MM-DD string", code="invalid_date")
     parsed_day = _date(day, "date")
     amount = _cost(cost)
-    request.app.state.store.set_day_cost(email, parsed_day, amount)
+    await request.app.state.store.set_day(email, parsed_day, amount)
     return JSONResponse(
         {"message": f"Cost for {email.strip().lower()} on {parsed_day.isoformat()} set to {cost}"}
     )
@@ -169,7 +163,7 @@ async def admin_export(request: Request) -> FileResponse:
         raise BadRequest("format must be parquet or csv", code="invalid_format")
     folder = Path(tempfile.mkdtemp(prefix="aipipe-export-"))
     out = folder / f"aipipe-ledger.{fmt}"
-    await anyio.to_thread.run_sync(request.app.state.store.export, out, fmt)
+    await request.app.state.store.export_file(out, fmt)
     media = "application/vnd.apache.parquet" if fmt == "parquet" else "text/csv"
     return FileResponse(
         out,

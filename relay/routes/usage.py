@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -15,8 +14,8 @@ from relay.store import COLUMN_NAMES
 async def usage(request: Request) -> JSONResponse:
     email = require_user(request)
     budgets = request.app.state.budgets
-    budget, spent = budgets.standing(email)
-    days = budgets.store.day_costs(email, budget.days)
+    budget, spent = await budgets.standing(email)
+    days = await budgets.day_costs(email, budget.days)
     return JSONResponse(
         {
             "email": email,
@@ -33,9 +32,7 @@ async def recent_requests(request: Request) -> JSONResponse:
     """The caller's most recent requests, newest first (`?limit=`, at most 500)."""
     email = require_user(request)
     limit = int_param(request, "limit", 50, 1, 500)
-    store = request.app.state.store
-    rows = await anyio.to_thread.run_sync(
-        store.query,
+    rows = await request.app.state.store.read(
         f"SELECT {', '.join(COLUMN_NAMES)} FROM requests WHERE email = ? ORDER BY ts DESC LIMIT ?",
         [email, limit],
     )

@@ -28,6 +28,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from relay.clock import utc_today
 from relay.store.base import COLUMN_NAMES, DayUpserts, Ledger, LedgerError, LedgerRow, StoreLocked
 
@@ -250,6 +252,19 @@ class Store:
             raise ValueError("format must be parquet or csv")
         self.flush()
         return self.ledger.export(out, fmt)
+
+    # -- the interface routes use with either store (the PostgreSQL one is async throughout) ----
+    async def read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return await anyio.to_thread.run_sync(self.query, sql, list(params))
+
+    async def set_day(self, email: str, day: date, cost: Decimal) -> None:
+        self.set_day_cost(email, day, cost)
+
+    async def export_file(self, out: Path, fmt: str) -> int:
+        return await anyio.to_thread.run_sync(self.export, out, fmt)
+
+    async def aclose(self) -> None:
+        self.close()
 
     def _prune(self) -> None:
         """Forget day totals older than any budget window (a long-running relay would grow)."""

@@ -153,7 +153,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     )
     done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
-    for version, name, sql in MIGRATIONS:
+    for version, name, sql, _ in MIGRATIONS:
         if version in done:
             continue
         con.execute("BEGIN")
@@ -162,3 +162,27 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         con.execute("COMMIT")
         applied.append(version)
     return applied
+
+
+class LedgerFileWriter:
+    """Ledger rows from elsewhere (the PostgreSQL store) written out as parquet or csv: batches of
+    columns go into a scratch DuckDB file, then one COPY writes the export as `LedgerDB` does."""
+
+    def __init__(self, scratch: Path):
+        self.scratch = scratch
+        self._db = LedgerDB(scratch)
+        self._db.open(None)
+
+    def append(self, columns: Sequence[list]) -> None:
+        try:
+            self._db.con.execute(_INSERT, list(columns))
+        except duckdb.Error as e:
+            raise LedgerError(str(e)) from e
+
+    def finish(self, out: Path, fmt: str) -> int:
+        return self._db.export(out, fmt)
+
+    def close(self) -> None:
+        self._db.close()
+        for path in (self.scratch, Path(f"{self.scratch}.wal")):
+            path.unlink(missing_ok=True)
