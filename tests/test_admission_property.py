@@ -7,6 +7,7 @@ reserves against a real `Budgets` over a real DuckDB store."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Iterator
@@ -144,7 +145,7 @@ def test_an_admitted_calls_worst_case_fits_what_was_left(store, request, limit, 
     others = []
     for percent in held:  # calls already in flight, each holding a share of the limit
         try:
-            others.append(budgets.admit(EMAIL, Decimal(limit * percent) / 10**10))
+            others.append(asyncio.run(budgets.admit(EMAIL, Decimal(limit * percent) / 10**10)))
         except QuotaExceeded:
             break
     provider = PROVIDERS[route]
@@ -153,7 +154,7 @@ def test_an_admitted_calls_worst_case_fits_what_was_left(store, request, limit, 
         call = describe(scope_for(route, path), provider, classify(provider, "POST", path), path,
                         raw, EMAIL)
         price = price_of(route, call.model)
-        reservation = admit(budgets, call, price)
+        reservation = asyncio.run(admit(budgets, call, price))
     except (BadRequest, QuotaExceeded) as refused:
         event(f"refused {refused.status}")
         return  # refused before the provider: nothing can be spent
@@ -167,9 +168,9 @@ def test_an_admitted_calls_worst_case_fits_what_was_left(store, request, limit, 
         assert worst <= reservation.amount
         assert call.input_tokens == math.ceil(_prompt_chars(body) / 4)  # the estimate used
     finally:
-        budgets.settle(reservation)
+        asyncio.run(budgets.settle(reservation))
         for other in others:
-            budgets.settle(other)
+            asyncio.run(budgets.settle(other))
 
 
 def _prompt_chars(body: dict[str, Any]) -> int:

@@ -94,7 +94,7 @@ def spread(urls: list[str], tok: str, n: int, body: dict = STREAM, extra: dict =
 
 def test_three_replicas_hold_one_budget(tmp_path: Path, upstream, pg_url: str) -> None:
     """Three replicas on one database, 30 concurrent streams spread over them against $0.002:
-    spend stays within the budget plus one call; /usage on every replica shows spend made through
+    spend stays within the budget; /usage on every replica shows spend made through
     another at once; every upstream call has its ledger row."""
     up, app = upstream
     env = env_for(tmp_path, up, pg_url)
@@ -112,7 +112,10 @@ def test_three_replicas_hold_one_budget(tmp_path: Path, upstream, pg_url: str) -
     ok = sum(1 for status, _ in results if status == 200)
     assert all(status in (200, 429) for status, _ in results)
     spent = scalar(pg_url, "SELECT sum(cost) FROM daily WHERE email = $1", TIGHT)
-    assert spent == ok * WORTH and LIMIT - WORTH < spent <= LIMIT + WORTH
+    # Worst cases are bounded (the last admitted call is capped to what was left): spend is what
+    # the provider billed, never over the limit, and the budget is used up to less than a call.
+    billed = sum(Decimal(str(b["cost"])) for b in app.state.billed if b["model"] == STREAM["model"])
+    assert spent == billed and LIMIT - WORTH < spent <= LIMIT and ok >= 5
     forwarded = scalar(pg_url, "SELECT count(*) FROM requests WHERE outcome <> 'refused'")
     calls = [r for r in app.state.received if r["path"].endswith("/chat/completions")]
     assert forwarded == len(calls) == ok + 1  # (each replica also fetched OpenRouter's prices)
@@ -237,7 +240,7 @@ def test_postgres_restart_under_load(tmp_path: Path, upstream) -> None:
 
 def test_workers_share_one_budget(tmp_path: Path, upstream, pg_url: str) -> None:
     """`aipipe serve --workers 2`: two processes answer on one port and hold one budget."""
-    up, _ = upstream
+    up, up_app = upstream
     env = env_for(tmp_path, up, pg_url)
     with relays(env, 1, "--workers", "2") as (relay,):
         wait_until(lambda: len(_workers(relay.pid)) == 2, 30, "two worker processes")
@@ -247,7 +250,8 @@ def test_workers_share_one_budget(tmp_path: Path, upstream, pg_url: str) -> None
         assert backends >= 2  # each worker has its own pool
     ok = sum(1 for status, _ in results if status == 200)
     spent = scalar(pg_url, "SELECT sum(cost) FROM daily WHERE email = $1", TIGHT)
-    assert spent == ok * WORTH and spent <= LIMIT + WORTH
+    billed = sum(Decimal(str(b["cost"])) for b in up_app.state.billed if b["model"] == STREAM["model"])
+    assert spent == billed and LIMIT - WORTH < spent <= LIMIT and ok >= 5
 
 
 def _workers(pid: int) -> list[int]:
