@@ -110,7 +110,7 @@ class Page:
 
 
 # The shared browser modules: pure logic (tested under CPython) plus the thin DOM kit.
-COMMON = ("pagekit.py", "session.py", "money.py", "snippets.py", "handoff.py")
+COMMON = ("pagekit.py", "markup.py", "session.py", "money.py", "snippets.py", "handoff.py")
 CHARTS = ("dates.py", "catalog.py", "charts.py", "vegakit.py")  # Vega-Lite specs drawn by vega-embed
 VEGA = ("vega:vega.min.js", "vega-lite:vega-lite.min.js", "vega-embed:vega-embed.min.js")
 PAGES: tuple[Page, ...] = (
@@ -118,7 +118,7 @@ PAGES: tuple[Page, ...] = (
     Page("/login", "login.html", "login_page.py", COMMON, google=True, title="Sign in · AI Pipe"),
     Page("/playground", "playground.html", "playground_page.py",
          (*COMMON, "catalog.py", "chat.py", "chatstream.py", "chatview.py", "codegen.py",
-          "richtext.py"),
+          "picker.py", "pickerview.py", "richtext.py"),
          assets=("marked:marked.umd.js", "dompurify:purify.min.js", "highlight:highlight.min.js"),
          title="Playground · AI Pipe"),
     Page("/dashboard", "dashboard.html", "dashboard_page.py",
@@ -163,6 +163,8 @@ def public_config(settings: Settings) -> dict[str, Any]:
         "allowed_origins": list(settings.allowed_origins),
         "budget": None if budget is None else {"limit": _usd(budget.limit), "days": budget.days},
         "demo_model": DEMO_MODEL if demo else None,
+        # Which providers answer here, so pages ask only those (no 503s for the others).
+        "providers": sorted({*settings.provider_keys, *(["openai"] if demo else [])}),
     }
 
 
@@ -265,6 +267,8 @@ class _Site:
             f"<title>{html.escape(page.title)}</title>",
             '<link rel="icon" href="/favicon.ico">',
             f'<link rel="stylesheet" href="{self.static_url("aipipe.css")}">',
+            # Theme and signed-in state before the first paint (no flash of the wrong ones).
+            f'<script src="{self.static_url("boot.js")}"></script>',
             f'<link rel="stylesheet" href="{pyscript}core.css">',
             f'<script type="application/json" id="aipipe-config">{config}</script>',
             # Fetch the interpreter while PyScript itself loads: it is the long pole.
@@ -293,7 +297,7 @@ class _Site:
         url = html.escape(self.runtime_url(runtime) + path, quote=True)
         if path.endswith(".css"):
             return f'<link rel="stylesheet" href="{url}">'
-        kind = ' type="module"' if path.endswith(".mjs") else ""
+        kind = ' type="module"' if path.endswith(".mjs") else " defer"  # never block the paint
         return f'<script{kind} src="{url}"></script>'
 
     def runtime_url(self, name: str) -> str:
@@ -325,17 +329,36 @@ class _Site:
         return digest
 
 
-NAV = (("/", "Home"), ("/playground", "Playground"), ("/dashboard", "Usage"), ("/login", "Sign in"))
+# The header's links (path, label, class); "admin" links show only to admins (the page learns
+# that from /usage). One more link fits on a phone: there the links get a row of their own.
+NAV = (("/playground", "Playground", ""), ("/dashboard", "Usage", ""), ("/admin", "Admin", "admin-only"))
+_MOON = ('<svg class="icon icon-moon" viewBox="0 0 24 24" aria-hidden="true"><path d="M21 12.8A9 9 0 '
+         '1 1 11.2 3a7 7 0 0 0 9.8 9.8z"/></svg>')
+_SUN = ('<svg class="icon icon-sun" viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" '
+        'r="4"/><path d="M12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 12h2M4.9 19.1l1.4'
+        '-1.4M17.7 6.3l1.4-1.4"/></svg>')
 
 
 def nav(page: Page) -> str:
-    """The header every page shares; the page's Python fills in "who" when signed in."""
-    current = ' aria-current="page"'
-    links = "".join(
-        f'<a href="{path}"{current if path == page.path else ""}>{label}</a>' for path, label in NAV
+    """The header every page shares: brand, page links (the current one marked), the theme switch
+    and the account corner ("Sign in", or the signed-in email linking to the account page).
+    web/static/boot.js shows the right state before the first paint; the page's Python keeps it."""
+    links = []
+    for path, label, kind in NAV:
+        attrs = ' aria-current="page"' if path == page.path else ""
+        attrs += f' class="{kind}"' if kind else ""
+        links.append(f'<a href="{path}"{attrs}>{label}</a>')
+    account_current = ' aria-current="page"' if page.path == "/login" else ""
+    return (
+        '<header class="bar"><a class="brand" href="/"><span class="logo" aria-hidden="true"></span>'
+        f'AI Pipe</a><nav class="links" aria-label="Pages">{"".join(links)}</nav>'
+        '<div class="bar-end"><button type="button" class="icon-button" id="theme-toggle" '
+        f'data-testid="theme-toggle" aria-label="Dark theme" aria-pressed="false">{_MOON}{_SUN}'
+        f'</button><a class="account" id="account-link" href="/login"{account_current}>'
+        '<span class="avatar" id="avatar" aria-hidden="true"></span>'
+        '<span class="who" id="who" data-testid="who"></span>'
+        '<span class="signin-label">Sign in</span></a></div></header>'
     )
-    return (f'<header class="bar"><a class="brand" href="/">AI Pipe</a><nav>{links}</nav>'
-            f'<span class="who" id="who" data-testid="who"></span></header>')
 
 
 def _package_version(web: Path, rt: Runtime) -> str | None:
