@@ -6,11 +6,15 @@ import json
 
 import js
 
-OPTIONS = {
-    "renderer": "svg",
-    # Export (SVG/PNG) happens in the browser; the editor links would leave the site.
-    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
-}
+# No "…" menu (export and editor links are for chart authors, not students).
+OPTIONS = {"renderer": "svg", "actions": False}
+LABEL_WIDTH = 64  # px an axis date label ("Mar 25") needs, with room to breathe
+_views = {}
+
+
+def max_labels(width) -> int:
+    """How many date labels fit across a chart `width` pixels wide."""
+    return max(2, int(width) // LABEL_WIDTH)
 
 
 async def wait_for_library(seconds=10.0) -> bool:
@@ -29,12 +33,26 @@ def _js(value):
 
 
 async def draw(selector: str, spec) -> bool:
-    """Draw `spec` into the element the CSS `selector` names; False when the library is
-    missing."""
+    """Draw `spec` into the element the CSS `selector` names, replacing what was there (a
+    skeleton, or the previous chart); False when the library is missing."""
+    element = js.document.querySelector(selector)
     if not await wait_for_library():
-        js.document.querySelector(selector).textContent = "The chart library did not load."
+        element.textContent = "The chart library did not load."
         return False
+    old = _views.pop(selector, None)
+    if old is not None:
+        old.finalize()
+    element.innerHTML = ""
     # `.call(None, ...)`: called as `js.vegaEmbed(...)` MicroPython binds `this` to its `js`
     # proxy, and vega-embed then draws nothing (measured) — call it as a plain function.
-    await js.vegaEmbed.call(None, selector, _js(spec), _js(OPTIONS))
+    result = await js.vegaEmbed.call(None, element, _js(spec), _js(OPTIONS))
+    _views[selector] = result
+    # Screen readers get the one-sentence summary (spec "description") as an image's name,
+    # not Vega's tree of marks.
+    element.setAttribute("role", "img")
+    element.setAttribute("aria-label", spec.get("description") or "Chart")
+    element.removeAttribute("aria-roledescription")
+    svg = element.querySelector("svg")
+    if svg:
+        svg.setAttribute("aria-hidden", "true")
     return True
