@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from starlette.applications import Starlette
 
 from tests.e2e.third_party import third_party_app
@@ -218,6 +218,14 @@ def wait_ready(page: Page, timeout: float = 15_000) -> None:
 def dev_sign_in(page: Page, email: str) -> None:
     page.get_by_test_id("dev-email").fill(email)
     page.get_by_test_id("dev-signin").click()
+
+
+def choose_model(page: Page, key: str) -> None:
+    """Pick a model in the playground's picker as a user does: open it, search, click."""
+    page.get_by_test_id("model").click()
+    page.get_by_test_id("model-search").fill(key.split(":", 1)[1])
+    page.locator(f'[role="option"][data-value="{key}"]').click()
+    expect(page.get_by_test_id("model")).to_have_attribute("data-value", key)
 
 
 
