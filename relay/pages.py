@@ -85,10 +85,12 @@ RUNTIMES = (
     Runtime("dompurify", "dompurify", "dist", "purify.min.js"),
     Runtime("highlight", "@highlightjs/cdn-assets", "", "highlight.min.js"),
     Runtime("vega", "vega", "build", "vega.min.js"),
-    Runtime("vega-lite", "vega-lite", "build", "vega-lite.min.js"),
-    Runtime("vega-embed", "vega-embed", "build", "vega-embed.min.js"),
 )
 INTERPRETERS = {"py": "pyodide", "mpy": "micropython"}  # <script type=...> -> runtime name
+# PyScript's core.js imports its core chunk, which imports these plugins as it starts: one round
+# trip after another unless the page asks for them up front (names carry a content hash).
+PYSCRIPT_CHUNKS = ("core-", "deprecations-manager-", "donkey-", "error-", "py-editor-", "py-game-",
+                   "py-terminal-")
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class Page:
     google: bool = False  # load Google's sign-in script (only when a client id is set)
     # Extra Content-Security-Policy sources, e.g. {"img-src": "https:"}; None: send no CSP.
     csp: dict[str, str] | None = field(default_factory=dict)
-    # npm files for <head>, as "runtime:path/in/package" ("vega-embed:build/vega-embed.min.js");
+    # npm files for <head>, as "runtime:path/in/package" ("vega:vega.min.js");
     # .css becomes a stylesheet, .mjs a module script, anything else a classic script.
     assets: tuple[str, ...] = ()
     title: str = "AI Pipe"
@@ -111,8 +113,8 @@ class Page:
 
 # The shared browser modules: pure logic (tested under CPython) plus the thin DOM kit.
 COMMON = ("pagekit.py", "markup.py", "session.py", "money.py", "snippets.py", "handoff.py")
-CHARTS = ("dates.py", "catalog.py", "charts.py", "vegakit.py")  # Vega-Lite specs drawn by vega-embed
-VEGA = ("vega:vega.min.js", "vega-lite:vega-lite.min.js", "vega-embed:vega-embed.min.js")
+CHARTS = ("dates.py", "catalog.py", "charts.py", "vegakit.py")  # Vega specs drawn by vega
+VEGA = ("vega:vega.min.js",)
 PAGES: tuple[Page, ...] = (
     Page("/", "index.html", "index_page.py", COMMON, title="AI Pipe"),
     Page("/login", "login.html", "login_page.py", COMMON, google=True, title="Sign in · AI Pipe"),
@@ -210,6 +212,10 @@ class _Site:
         self.config = public_config(settings)
         self.versions = {rt.name: _package_version(web, rt) for rt in RUNTIMES}
         self._hashes: dict[Path, tuple[int, str]] = {}
+        dist = web / "node_modules" / "@pyscript" / "core" / "dist"
+        self.pyscript_chunks = sorted(
+            f.name for f in dist.glob("*.js") if dist.is_dir()
+            and any(f.name.startswith(p) and "-" not in f.name[len(p):] for p in PYSCRIPT_CHUNKS))
 
     # -- endpoints -------------------------------------------------------------------------
     def page_endpoint(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
@@ -275,6 +281,15 @@ class _Site:
             f'<link rel="modulepreload" href="{self.interpreter_url(page)}">',
             f'<script type="module" src="{pyscript}core.js"></script>',
         ]
+        # ...and the page's own Python (and MicroPython's wasm), which PyScript would only ask
+        # for once it has started: fetched alongside it instead (issue 18, ready <= 1 s cold).
+        parts += [f'<link rel="modulepreload" href="{pyscript}{name}">'
+                  for name in self.pyscript_chunks]
+        preload = [self.py_url(name) for name in (page.script, *page.modules)]
+        if page.interpreter == "mpy":
+            preload.insert(0, self.runtime_url("micropython") + "micropython.wasm")
+        parts += [f'<link rel="preload" as="fetch" crossorigin href="{html.escape(url)}">'
+                  for url in preload]
         for asset in page.assets:
             parts.append(self.asset_tag(asset))
         if page.google and self.settings.google_client_id:

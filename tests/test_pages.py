@@ -188,6 +188,17 @@ def test_head_sets_theme_before_paint_and_defers_libraries(tmp_path: Path) -> No
                              r'<script src="[^"]*(?:vega|marked|purify|highlight)[^"]*" defer>', html)
         assert classic and all("defer" in tag for tag in classic), classic
         assert "workbench.css" not in html
+    # Everything the page will need is asked for at once, not one round trip after another:
+    # its Python files, MicroPython's wasm and PyScript's own chunks.
+    preloaded = re.findall(r'<link rel="preload" as="fetch" crossorigin href="([^"]+)">', html)
+    files = json.loads(re.search(r' config="([^"]+)"', html).group(1).replace("&quot;", '"'))["files"]
+    assert set(files) <= {u.replace("&amp;", "&") for u in preloaded}
+    if HAS_RUNTIME:
+        assert any(u.endswith("/micropython.wasm") for u in preloaded)
+        chunks = re.findall(r'<link rel="modulepreload" href="/static/pyscript/[^"]+/([^"/]+)">', html)
+        assert any(c.startswith("core-") for c in chunks) and len(chunks) == 7
+        for chunk in chunks:
+            assert c.get(f"/static/pyscript/{chunk}").status_code == 200
     response = c.get(re.search(r'src="(/static/boot\.js\?v=\w+)"', html).group(1))
     assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
     assert "prefers-color-scheme" in response.text

@@ -79,7 +79,7 @@ def test_ledger_chart_rows_by_provider() -> None:
         ("2026-03-10", "openai", 0.125),
         ("2026-03-10", "openrouter", 0.5)]
     spec = admin_view.chart_spec(records, daily, "2026-03-09", "2026-03-10", "model")
-    assert spec["encoding"]["color"]["field"] == "model"
+    assert spec["data"][0]["transform"][0]["expr"] == "datum['model']"
     assert spec["description"].startswith("Spend by day over the last 2 days, by model: $1.875")
 
 
@@ -102,9 +102,9 @@ def test_chart_by_user_shows_the_top_users_and_one_series_for_the_rest() -> None
         assert sum(r["pico"] for r in rows if r["date"] == day) == sum(
             round(c * 10**12) for c in per_user.values())
     spec = admin_view.chart_spec(items, daily, "2026-03-09", "2026-03-10", "email")
-    domain = spec["encoding"]["color"]["scale"]["domain"]
-    assert domain[0] == "u39@school.example" and domain[-1] == "33 more users"
-    assert len(spec["encoding"]["color"]["scale"]["range"]) == 8
+    colour = next(scale for scale in spec["scales"] if scale["name"] == "colour")
+    assert colour["domain"][0] == "u39@school.example" and colour["domain"][-1] == "33 more users"
+    assert len(colour["range"]) == 8
 
 
 def test_overview_top_users_and_top_models() -> None:

@@ -104,22 +104,30 @@ def test_date_labels_never_crowd_the_axis() -> None:
 
 
 def test_spend_spec_fills_its_card_with_short_dates_and_tooltips() -> None:
-    """The spec: bars per day over every window date (empty ones too), the container's full
-    width, short date labels (a lookup, no rotation), the page's own legend, tooltips with
-    the date, series and cost as text, and the theme's axis colours — data only, no URLs."""
+    """The Vega spec: the card's width (axes included), a band per window date (empty ones too),
+    short date labels (a lookup, no rotation) on as many dates as fit, stacked bars biggest
+    series first with the page's own legend, tooltips with the date, series and cost as text,
+    and the theme's axis colours — data only, no URLs."""
     rows = charts.stacked_rows(None, [("2026-03-02", "openai", 10**11)],
                                ["2026-03-01", "2026-03-02"], "provider")
     spec = charts.spend_spec(rows, ["2026-03-01", "2026-03-02"], "provider", "Provider",
-                             theme="dark", max_labels=1)
-    x = spec["encoding"]["x"]
-    assert x["scale"]["domain"] == ["2026-03-01", "2026-03-02"]
-    assert x["axis"]["labelAngle"] == 0 and x["axis"]["values"] == ["2026-03-02"]
-    assert "'2026-03-02': 'Mar 2'" in x["axis"]["labelExpr"]
-    assert spec["width"] == "container" and spec["encoding"]["color"]["legend"] is None
-    assert spec["data"]["values"][0]["day"] == "Mar 2"
-    assert spec["data"]["values"][0]["amount"] == "$0.10"
-    assert [t["field"] for t in spec["encoding"]["tooltip"]] == ["day", "provider", "amount"]
-    assert spec["config"]["axis"]["labelColor"] == charts.THEMES["dark"]["text"]
+                             theme="dark", max_labels=1, width=777)
+    assert spec["width"] == 777 and spec["autosize"] == {"type": "fit-x", "contains": "padding"}
+    scales = {scale["name"]: scale for scale in spec["scales"]}
+    assert scales["x"]["type"] == "band" and scales["x"]["domain"] == ["2026-03-01", "2026-03-02"]
+    assert scales["colour"] == {"name": "colour", "type": "ordinal", "domain": ["openai"],
+                                "range": [charts.PALETTE[0]]}
+    x_axis, y_axis = spec["axes"]
+    assert x_axis["values"] == ["2026-03-02"] and "labelAngle" not in x_axis
+    assert "'2026-03-02': 'Mar 2'" in x_axis["encode"]["labels"]["update"]["text"]["signal"]
+    assert x_axis["labelColor"] == y_axis["labelColor"] == charts.THEMES["dark"]["text"]
+    assert y_axis["format"] == "$.2~r" and y_axis["gridColor"] == charts.THEMES["dark"]["grid"]
+    values = spec["data"][0]["values"]
+    assert values[0]["day"] == "Mar 2" and values[0]["amount"] == "$0.10"
+    stack = spec["data"][0]["transform"][-1]
+    assert stack["type"] == "stack" and stack["groupby"] == ["date"]
+    tooltip = spec["marks"][0]["encode"]["enter"]["tooltip"]["signal"]
+    assert tooltip == "{'Date (UTC)': datum.day, 'Provider': datum.key, 'Cost': datum.amount}"
     assert "url" not in str(spec) and "$schema" not in spec
 
 
@@ -187,7 +195,7 @@ def test_chart_rows_split_days_by_model() -> None:
     assert cells(usage_view.chart_rows(data, requests, TODAY)) == [
         ("2026-03-09", "m1", 0.1), ("2026-03-09", "m2", 0.2), ("2026-03-10", "m1", 0.1)]
     spec = usage_view.chart_spec(data, requests, TODAY)
-    assert spec["encoding"]["x"]["scale"]["domain"] == dates.window(TODAY, 7)
+    assert spec["scales"][0]["domain"] == dates.window(TODAY, 7)
     assert usage_view.chart_rows(usage("1.0", {}), [], TODAY) == []  # the page shows an empty state
 
 

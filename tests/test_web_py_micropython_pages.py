@@ -61,7 +61,7 @@ out = {
     "summary": usage_view.summary(u),
     "rows": usage_view.chart_rows(u, reqs, "2026-03-10"),
     "table": usage_view.request_row(reqs[0]),
-    "spec": usage_view.chart_spec(u, reqs, "2026-03-10")["encoding"]["x"],
+    "spec": usage_view.chart_spec(u, reqs, "2026-03-10"),
     "sorted": [x["email"] for x in admin_view.sort_users(users, "spend", True)],
     "csv": admin_view.ledger_records(csv_text),
     "form": list(admin_view.cost_form("a@x.org", "2026-03-10", "0.25")),

@@ -60,7 +60,10 @@ def test_dashboard_shows_spend_chart_and_requests(upstream_relay: UpstreamRelay,
     assert chart.bounding_box()["width"] > 0.7 * page.locator(".chart-card").bounding_box()["width"]
     expect(chart.locator("details, summary")).to_have_count(0)  # no Vega "…" menu
     chart.locator("svg g.mark-rect path").first.hover()
-    expect(page.locator("#vg-tooltip-element")).to_contain_text("Cost")
+    tip = page.locator("#chart-tip")
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text("Cost")
+    expect(tip).to_contain_text(f"{today.strftime('%b')} {today.day}")
 
     table = page.get_by_test_id("requests")
     rows = table.locator("tbody tr")

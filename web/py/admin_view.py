@@ -174,13 +174,13 @@ def chart_rows(records, daily, since: str, today: str, group: str) -> list:
 
 
 def chart_spec(records, daily, since: str, today: str, group: str, theme: str = "light",
-               max_labels: int = 10) -> dict:
+               max_labels: int = 10, width: int = 600) -> dict:
     span = dates.to_days(today) - dates.to_days(since) + 1
     window = dates.window(today, span)
     rows = chart_rows(records, daily, since, today, group)
     title = GROUPS.get(group, group)
     return charts.spend_spec(rows, window, group, title, theme, max_labels,
-                             description=charts.summary_text(rows, window, title))
+                             description=charts.summary_text(rows, window, title), width=width)
 
 
 def chart_note(items) -> str:

@@ -1,5 +1,5 @@
-"""Spend charts as Vega-Lite specs (plain dicts; the page hands them to vega-embed), and the
-legend beside them.
+"""Spend charts as Vega specs (plain dicts; the page hands them to vega), and the legend
+beside them.
 
 Money is summed exactly in pico-dollars (1e-12 USD); only the numbers handed to the chart are
 floats. A day's bar always totals the authoritative per-day cost (what budgets use, and what an
@@ -163,50 +163,70 @@ def with_labels(rows) -> list:
 
 def spend_spec(rows, days, group: str = "model", group_title: str = "Model",
                theme: str = "light", max_labels: int = 10, height: int = 240,
-               description: str = "Spend by day") -> dict:
-    """Stacked bars of spend per day coloured by `group`; the chart fills its container's
-    width (vega-embed resizes it), the axis shows short dates that never overlap, the legend is
-    the page's own (legend_entries), hovering a segment shows date, series and cost."""
+               description: str = "Spend by day", width: int = 600) -> dict:
+    """A Vega spec (drawn by vega alone: no Vega-Lite compile in the page) of stacked bars of
+    spend per day coloured by `group`, `width` pixels wide including its axes (the page passes
+    its card's width and resizes the view with it); short date labels that never overlap; the
+    legend is the page's own (legend_entries); hovering a segment shows date, series and cost."""
     keys = series(rows, group)
     look = THEMES.get(theme, THEMES["light"])
     labels = {}
     for day in days:
         labels[day] = dates.short(day)
+    axis = {"labelColor": look["text"], "labelFontSize": 12, "labelPadding": 6, "ticks": False,
+            "labelFont": FONT, "domainColor": look["domain"]}
+    x_axis = dict(axis)
+    x_axis.update({"orient": "bottom", "scale": "x", "values": label_dates(list(days), max_labels),
+                   "encode": {"labels": {"update": {"text": {"signal": _lookup(labels)}}}}})
+    y_axis = dict(axis)
+    y_axis.update({"orient": "left", "scale": "y", "format": "$.2~r", "tickCount": 4,
+                   "grid": True, "gridColor": look["grid"], "domain": False})
     return {
         "description": description,
-        "width": "container",
+        "width": width,
         "height": height,
         "autosize": {"type": "fit-x", "contains": "padding"},
+        "padding": {"left": 2, "top": 8, "right": 6, "bottom": 6},  # (room for the text's own box)
         "background": None,
-        "data": {"values": with_labels(rows)},
-        "config": {
-            "view": {"stroke": None},
-            "font": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
-            "axis": {"labelColor": look["text"], "titleColor": look["text"],
-                     "gridColor": look["grid"], "domainColor": look["domain"],
-                     "tickColor": look["domain"], "labelFontSize": 12, "labelPadding": 6},
-            "bar": {"cornerRadiusEnd": 2},
-        },
-        "mark": {"type": "bar", "tooltip": True},
-        "encoding": {
-            "x": {"field": "date", "type": "ordinal", "title": None,
-                  "scale": {"domain": list(days), "paddingInner": 0.25},
-                  "axis": {"labelAngle": 0, "values": label_dates(list(days), max_labels),
-                           "labelExpr": "datum.label ? " + _lookup(labels) + " : ''",
-                           "ticks": False, "domain": True, "grid": False}},
-            "y": {"aggregate": "sum", "field": "cost", "type": "quantitative", "title": None,
-                  "axis": {"format": "$.2~r", "tickCount": 4, "domain": False, "ticks": False}},
-            "color": {"field": group, "type": "nominal", "legend": None,
-                      "scale": {"domain": keys, "range": colours(keys)}},
-            "order": {"field": "rank", "type": "quantitative"},
-            "tooltip": [
-                {"field": "day", "type": "nominal", "title": "Date (UTC)"},
-                {"field": group, "type": "nominal", "title": group_title},
-                {"field": "amount", "type": "nominal", "title": "Cost"},
+        "data": [{
+            "name": "spend",
+            "values": with_labels(rows),
+            "transform": [
+                {"type": "formula", "as": "key", "expr": "datum[" + _quote(group) + "]"},
+                {"type": "formula", "as": "rank", "expr": _rank_expr(keys)},
+                {"type": "stack", "groupby": ["date"], "field": "cost",
+                 "sort": {"field": "rank"}},
             ],
-        },
-        "transform": [{"calculate": _rank_expr(keys, group), "as": "rank"}],
+        }],
+        "scales": [
+            {"name": "x", "type": "band", "domain": list(days), "range": "width",
+             "paddingInner": 0.25, "paddingOuter": 0.1},
+            {"name": "y", "type": "linear", "domain": {"data": "spend", "field": "y1"},
+             "range": "height", "nice": True, "zero": True},
+            {"name": "colour", "type": "ordinal", "domain": keys, "range": colours(keys)},
+        ],
+        "axes": [x_axis, y_axis],
+        "marks": [{
+            "type": "rect",
+            "from": {"data": "spend"},
+            "encode": {
+                "enter": {
+                    "x": {"scale": "x", "field": "date"},
+                    "width": {"scale": "x", "band": 1},
+                    "y": {"scale": "y", "field": "y1"},
+                    "y2": {"scale": "y", "field": "y0"},
+                    "fill": {"scale": "colour", "field": "key"},
+                    "tooltip": {"signal": "{'Date (UTC)': datum.day, " + _quote(group_title) +
+                                          ": datum.key, 'Cost': datum.amount}"},
+                },
+                "update": {"fillOpacity": {"value": 1}},
+                "hover": {"fillOpacity": {"value": 0.8}},
+            },
+        }],
     }
+
+
+FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 
 
 def _quote(text: str) -> str:
@@ -219,10 +239,9 @@ def _lookup(labels) -> str:
     return "({" + ", ".join(pairs) + "})[datum.value]"
 
 
-def _rank_expr(keys, group: str) -> str:
-    """Stack in legend order (biggest series at the bottom)."""
-    index = "indexof([" + ", ".join(_quote(k) for k in keys) + "], datum[" + _quote(group) + "])"
-    return index
+def _rank_expr(keys) -> str:
+    """Stack in legend order: the biggest series at the bottom."""
+    return "indexof([" + ", ".join(_quote(k) for k in keys) + "], datum.key)"
 
 
 def total(rows) -> int:

@@ -56,6 +56,7 @@ def show_summary(usage, items) -> None:
     kit.set_text("window", "in the last " + window)
     kit.set_text("limit-sub", "per rolling " + str(summary["days"]) + "-day window")
     kit.set_text("request-count", str(usage_view.request_count(items, usage, today())))
+    kit.set_text("request-sub", "in the last " + window)
     kit.show_meter("meter", summary["percent"], summary["exhausted"], summary["some"])
     kit.set_text("frees-up", usage_view.frees_up(usage, today())["text"])
     kit.set_text("chart-range", "last " + window + ", UTC")
@@ -75,11 +76,12 @@ async def draw_chart() -> None:
         return
     width = int(chart.clientWidth) or 600
     spec = usage_view.chart_spec(usage, data["items"], today(), kit.theme(),
-                                 vegakit.max_labels(width))
+                                 vegakit.max_labels(width), width)
     chart.setAttribute("role", "img")
     chart.setAttribute("aria-label", spec["description"])
-    kit.node("usage-legend").innerHTML = markup.legend(charts.legend_entries(rows, "model"),
-                                                       "Models")
+    legend = kit.node("usage-legend")
+    legend.removeAttribute("aria-hidden")
+    legend.innerHTML = markup.legend(charts.legend_entries(rows, "model"), "Models")
     await vegakit.draw("#usage-chart", spec)
 
 

@@ -84,11 +84,12 @@ def chart_rows(usage, requests, today: str) -> list:
     return charts.top_n(rows, "model", "model")
 
 
-def chart_spec(usage, requests, today: str, theme: str = "light", max_labels: int = 10) -> dict:
+def chart_spec(usage, requests, today: str, theme: str = "light", max_labels: int = 10,
+               width: int = 600) -> dict:
     window = window_of(usage, today)
     rows = chart_rows(usage, requests, today)
     return charts.spend_spec(rows, window, "model", "Model", theme, max_labels,
-                             description=charts.summary_text(rows, window, "model"))
+                             description=charts.summary_text(rows, window, "model"), width=width)
 
 
 COLUMNS = ("Time (UTC)", "Model", "Tokens in / out", "Cost", "Cost source", "Result", "Latency")
