@@ -109,6 +109,27 @@ def test_arrow_keys_move_through_the_list_without_wrapping() -> None:
     assert picker.move(keys, "gone", "a") == "k0" and picker.move([], "x", "ArrowDown") == ""
 
 
+def test_a_long_list_is_drawn_in_part_and_built_once() -> None:
+    """Hundreds of OpenRouter models: the list draws the first 150 matches (typing narrows it),
+    says so, and each option's HTML is built once (a cache shared between key presses) and
+    gives the same list as building it fresh."""
+    many = catalog.openrouter_models({"data": [
+        {"id": f"lab{i % 9}/model-{i}", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}
+        for i in range(400)]})
+    drawn = picker.shown(catalog.search(many, "model"))
+    assert len(drawn) == 150
+    assert picker.count_text(400, 400, "model", 150) == (
+        "400 of 400 models match (first 150 shown: type to narrow) · USD per 1M tokens, input / output")
+    cache: dict = {}
+    first = picker.listbox_html(drawn, drawn[3]["key"], drawn[5]["key"], cache)
+    assert len(cache) == 150
+    assert first == picker.listbox_html(drawn, drawn[3]["key"], drawn[5]["key"])
+    again = picker.listbox_html(drawn, drawn[4]["key"], drawn[4]["key"], cache)
+    assert again.count('aria-selected="true"') == 1 and again.count('class="active"') == 1
+    assert [m["id"] for m in catalog.search(many, "lab3 model-39")] == [
+        "lab3/model-39", "lab3/model-390", "lab3/model-399"]  # every word, anywhere
+
+
 def test_count_and_prices() -> None:
     assert picker.count_text(2, 8, "4o") == "2 of 8 models match · USD per 1M tokens, input / output"
     assert picker.count_text(1, 1, "") == "1 model · USD per 1M tokens, input / output"

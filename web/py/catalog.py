@@ -134,10 +134,14 @@ def sort_models(models) -> list:
 def search(models, query: str) -> list:
     """Models whose id, name or provider contain every word of `query` (case-insensitive)."""
     words = str(query or "").lower().split()
+    if not words:
+        return list(models)
     found = []
     for model in models:
-        hay = (model["key"] + " " + model["name"] + " " +
-               PROVIDER_NAMES.get(model["provider"], "")).lower()
+        hay = model.get("hay")
+        if hay is None:  # made once per model: a picker searches on every key press
+            hay = model["hay"] = (model["key"] + " " + model["name"] + " " +
+                                  PROVIDER_NAMES.get(model["provider"], "")).lower()
         if all(word in hay for word in words):
             found.append(model)
     return found

@@ -66,25 +66,40 @@ def option_id(key: str) -> str:
     return "opt-" + slug(key)
 
 
-def listbox_html(models, selected: str, active: str) -> str:
+def _option(model, cache):
+    """(opening tag up to its state, the rest): built once per model when `cache` is a dict."""
+    key = model["key"]
+    made = cache.get(key) if cache is not None else None
+    if made is None:
+        made = ('<div role="option" id="' + option_id(key) + '" data-value="' + escape(key) +
+                '" title="' + escape(model["name"]) + '"',
+                '><span class="name">' + escape(short_name(model)) + '</span><span class="price">' +
+                escape(price_short(model)) + "</span></div>")
+        if cache is not None:
+            cache[key] = made
+    return made
+
+
+def listbox_html(models, selected: str, active: str, cache=None) -> str:
     """The listbox's inside: a group (role="group", labelled by its heading) per provider and
     lab, an option per model with its price; `selected` is the chosen key, `active` the one the
-    keyboard is on."""
+    keyboard is on. Pass the same dict as `cache` on every call to build each option once."""
     parts = []
     for index, (heading, members) in enumerate(grouped(models)):
         label_id = "grp-" + str(index)
         parts.append('<div role="group" aria-labelledby="' + label_id + '"><div class="group-label" '
                      'role="presentation" id="' + label_id + '">' + escape(heading) + "</div>")
         for model in members:
-            key = model["key"]
-            classes = ' class="active"' if key == active else ""
-            parts.append('<div role="option" id="' + option_id(key) + '" data-value="' +
-                         escape(key) + '" aria-selected="' + ("true" if key == selected else "false") +
-                         '"' + classes + ' title="' + escape(model["name"]) + '"><span class="name">' +
-                         escape(short_name(model)) + '</span><span class="price">' +
-                         escape(price_short(model)) + "</span></div>")
+            head, rest = _option(model, cache)
+            parts.append(head + ' aria-selected="' + ("true" if model["key"] == selected else "false") +
+                         '"' + (' class="active"' if model["key"] == active else "") + rest)
         parts.append("</div>")
     return "".join(parts)
+
+
+def shown(found, limit: int = 150) -> list:
+    """The matches the list draws: the first `limit` (typing narrows a long list down)."""
+    return found[:limit]
 
 
 def default_key(models, wanted: str = "") -> str:
@@ -121,12 +136,15 @@ def move(keys, active: str, key: str) -> str:
     return keys[max(0, min(len(keys) - 1, index))]
 
 
-def count_text(shown: int, total: int, query: str) -> str:
-    """The picker's footer: how many models, and what the prices mean."""
+def count_text(matches: int, total: int, query: str, drawn: int = -1) -> str:
+    """The picker's footer: how many models (and how many of them the list shows), and what the
+    prices mean."""
     if query.strip():
-        head = str(shown) + " of " + str(total) + " models match"
+        head = str(matches) + " of " + str(total) + " models match"
     else:
         head = str(total) + (" model" if total == 1 else " models")
+    if 0 <= drawn < matches:
+        head += " (first " + str(drawn) + " shown: type to narrow)"
     return head + " · USD per 1M tokens, input / output"
 
 

@@ -8,7 +8,7 @@ import pagekit as kit
 import picker
 from pyscript.ffi import create_proxy
 
-state = {"models": [], "shown": [], "selected": "", "active": "", "on_choose": None}
+state = {"models": [], "shown": [], "selected": "", "active": "", "on_choose": None, "html": {}}
 
 
 def start(on_choose) -> None:
@@ -91,16 +91,23 @@ def _button_key(event) -> None:
 
 def _filter(keep_active=False) -> None:
     query = str(kit.node("model-search").value)
-    state["shown"] = catalog.search(state["models"], query)
+    found = catalog.search(state["models"], query)
+    state["shown"] = picker.shown(found)
+    if keep_active and state["active"] and state["active"] not in [m["key"] for m in state["shown"]]:
+        chosen = catalog.find(found, state["active"])  # the chosen model is always drawn
+        if chosen is not None:
+            state["shown"] = picker.ordered(state["shown"] + [chosen])
     keys = [m["key"] for m in state["shown"]]
     if not (keep_active and state["active"] in keys):
         state["active"] = keys[0] if keys else ""
     box = kit.node("model-list")
     if state["shown"]:
-        box.innerHTML = picker.listbox_html(state["shown"], state["selected"], state["active"])
+        box.innerHTML = picker.listbox_html(state["shown"], state["selected"], state["active"],
+                                            state["html"])
     else:
         box.innerHTML = '<div class="picker-empty" role="presentation">No model matches.</div>'
-    kit.set_text("model-count", picker.count_text(len(state["shown"]), len(state["models"]), query))
+    kit.set_text("model-count", picker.count_text(len(found), len(state["models"]), query,
+                                                  len(state["shown"])))
     _show_active()
 
 
