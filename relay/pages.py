@@ -365,6 +365,7 @@ def nav(page: Page) -> str:
         links.append(f'<a href="{path}"{attrs}>{label}</a>')
     account_current = ' aria-current="page"' if page.path == "/login" else ""
     return (
+        '<a class="skip" href="#main">Skip to content</a>'
         '<header class="bar"><a class="brand" href="/"><span class="logo" aria-hidden="true"></span>'
         f'AI Pipe</a><nav class="links" aria-label="Pages">{"".join(links)}</nav>'
         '<div class="bar-end"><button type="button" class="icon-button" id="theme-toggle" '

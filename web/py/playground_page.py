@@ -308,6 +308,12 @@ def set_settings(opened) -> None:
         kit.node("system").focus()
 
 
+def backdrop_click(event) -> None:
+    """On a narrow screen the open settings dim the chat: a tap on the dimmed part closes them."""
+    if narrow() and settings_open() and event.target.isSameNode(kit.node("play")):
+        set_settings(False)
+
+
 def narrow() -> bool:
     return bool(js.window.matchMedia("(max-width: 64rem)").matches)
 
@@ -372,6 +378,7 @@ def wire() -> None:
     kit.on("code-close", "click", lambda _e: kit.node("code-panel").close())
     kit.on("settings-toggle", "click", lambda _e: set_settings(not settings_open()))
     kit.on("settings-close", "click", lambda _e: set_settings(False))
+    kit.on("play", "click", backdrop_click)
     kit.on("suggestions", "click", suggestion)
     for name in ("system", "temperature", "max-tokens"):
         kit.on(name, "input", on_setting)
