@@ -344,8 +344,8 @@ class _Site:
         return digest
 
 
-# The header's links (path, label, class); "admin" links show only to admins (the page learns
-# that from /usage). One more link fits on a phone: there the links get a row of their own.
+# The header's links (path, label, class); "admin-only" links show only to admins (the page
+# learns that from /usage). One more fits on a phone, where the links get a row of their own.
 NAV = (("/playground", "Playground", ""), ("/dashboard", "Usage", ""), ("/admin", "Admin", "admin-only"))
 _MOON = ('<svg class="icon icon-moon" viewBox="0 0 24 24" aria-hidden="true"><path d="M21 12.8A9 9 0 '
          '1 1 11.2 3a7 7 0 0 0 9.8 9.8z"/></svg>')

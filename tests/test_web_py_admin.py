@@ -75,7 +75,7 @@ def test_ledger_chart_rows_by_provider() -> None:
     rows = admin_view.chart_rows(records, daily, "2026-03-09", "2026-03-10", "provider")
     assert [(r["date"], r["provider"], r["cost"]) for r in rows] == [
         ("2026-03-09", "openai", 0.25),
-        ("2026-03-10", "Not itemised", 1.0),
+        ("2026-03-10", "(other)", 1.0),
         ("2026-03-10", "openai", 0.125),
         ("2026-03-10", "openrouter", 0.5)]
     spec = admin_view.chart_spec(records, daily, "2026-03-09", "2026-03-10", "model")

@@ -56,22 +56,22 @@ def test_stacked_rows_total_the_authoritative_day_cost() -> None:
     totals = {"2026-01-02": charts.pico("0.4"), "2026-01-03": charts.pico("0.5")}
     rows = charts.stacked_rows(totals, items, ["2026-01-02", "2026-01-03"])
     assert cells(rows) == [
-        ("2026-01-02", "Not itemised", 0.05),
+        ("2026-01-02", "(other)", 0.05),
         ("2026-01-02", "a", 0.3),  # 0.1 + 0.2 exactly, not 0.30000000000000004
         ("2026-01-02", "b", 0.05),
-        ("2026-01-03", "Not itemised", 0.5),
+        ("2026-01-03", "(other)", 0.5),
     ]
     assert rows[1]["pico"] == 300_000_000_000
     assert cells(charts.stacked_rows(None, items, ["2026-01-03"])) == [("2026-01-03", "a", 1.0)]
 
 
 def test_series_order_colours_and_legend() -> None:
-    """Series go biggest first, "N more" and "Not itemised" last; each gets a palette colour
+    """Series go biggest first, "N more" and "(other)" last; each gets a palette colour
     (greys for the last two), and the legend lists them in that order with exact totals."""
     rows = charts.stacked_rows(None, [("d", "small", 10**10), ("d", "big", 5 * 10**11),
                                       ("d", "3 more models", 10**11)], ["d"])
     rows.append({"date": "d", "model": charts.OTHER, "pico": 10**12, "cost": 1.0})
-    assert charts.series(rows, "model") == ["big", "small", "3 more models", "Not itemised"]
+    assert charts.series(rows, "model") == ["big", "small", "3 more models", "(other)"]
     assert charts.colours(charts.series(rows, "model")) == [
         charts.PALETTE[0], charts.PALETTE[1], charts.REST_COLOUR, charts.OTHER_COLOUR]
     assert charts.legend_entries(rows, "model")[:2] == [(charts.PALETTE[0], "big", "$0.50"),
@@ -197,6 +197,9 @@ def test_chart_rows_split_days_by_model() -> None:
     spec = usage_view.chart_spec(data, requests, TODAY)
     assert spec["scales"][0]["domain"] == dates.window(TODAY, 7)
     assert usage_view.chart_rows(usage("1.0", {}), [], TODAY) == []  # the page shows an empty state
+    assert usage_view.chart_note(usage_view.chart_rows(data, requests, TODAY)) == ""
+    corrected = usage("1.0", {"2026-03-09": "0.5"})
+    assert usage_view.chart_note(usage_view.chart_rows(corrected, [], TODAY)).startswith("(other) is")
 
 
 def test_free_model_lists_are_left_out_and_counted() -> None:

@@ -127,8 +127,8 @@ def test_mint_token_and_overwrite_a_days_cost(upstream_relay: UpstreamRelay,
     assert usage["cost"] == 0.25
     row = page.locator("[data-testid=users] tr[data-email='new.student@school.example']")
     expect(row.locator("td").nth(1)).to_have_text("$0.25 (25%)")
-    # The overwritten day has no ledger rows: the chart shows it as "Not itemised".
-    expect(page.locator("#admin-legend")).to_contain_text("Not itemised")
+    # The overwritten day has no ledger rows: the chart shows it as "(other)".
+    expect(page.locator("#admin-legend")).to_contain_text("(other)")
 
 
 def test_export_downloads_the_ledger(upstream_relay: UpstreamRelay, context: BrowserContext,

@@ -94,8 +94,9 @@ def test_used_up_budget_says_when_it_frees_up(upstream_relay: UpstreamRelay,
     expect(page.get_by_test_id("frees-up")).to_have_text(
         f"Your budget is used up. It frees up on {back.strftime('%b')} {back.day} (UTC), when the "
         f"$0.05 spent up to {spent_on.strftime('%b')} {spent_on.day} leaves the 7-day window.")
-    # The admin's figure has no requests behind it: the chart shows it as "Not itemised".
-    expect(page.locator("#usage-legend")).to_contain_text("Not itemised")
+    # The admin's figure has no requests behind it: the chart shows it as "(other)".
+    expect(page.locator("#usage-legend")).to_contain_text("(other)")
+    expect(page.locator("#chart-note")).to_contain_text("(other) is cost your recent requests")
     expect(page.get_by_test_id("requests").locator("tbody tr")).to_have_count(0)
 
 

@@ -184,12 +184,12 @@ def chart_spec(records, daily, since: str, today: str, group: str, theme: str = 
 
 
 def chart_note(items) -> str:
-    """The line under the chart: how many requests it covers and what "not itemised" means."""
+    """The line under the chart: how many requests it covers and what "(other)" means."""
     count = 0
     for item in items:
         count += int(item.get("requests") or 0)
     return (str(count) + (" request" if count == 1 else " requests") + " in the ledger for these "
-            "days. Bars total the per-day costs budgets use; \"Not itemised\" is cost the ledger "
+            "days. Bars total the per-day costs budgets use; \"(other)\" is cost the ledger "
             "does not explain (for example a day overwritten by an admin).")
 
 

@@ -4,7 +4,7 @@ beside them.
 Money is summed exactly in pico-dollars (1e-12 USD); only the numbers handed to the chart are
 floats. A day's bar always totals the authoritative per-day cost (what budgets use, and what an
 admin may overwrite); when the itemised requests do not add up to it, the difference is shown
-as its own "not itemised" segment rather than silently dropped. Many series (one per user on a
+as its own "(other)" segment rather than silently dropped. Many series (one per user on a
 large install) are cut to the top few plus one "N more" series, so colours stay tellable apart.
 Runs under CPython and MicroPython.
 """
@@ -12,7 +12,7 @@ Runs under CPython and MicroPython.
 import dates
 from catalog import format_pico, scaled
 
-OTHER = "Not itemised"  # cost of a day not explained by the listed requests (older, overwritten)
+OTHER = "(other)"  # cost of a day not explained by the listed requests (older, overwritten)
 PICO = 10 ** 12
 TOP = 7  # series shown by name; the rest become one "N more" series
 # Tableau 10 (Vega's default scheme): tellable apart, and readable on light and dark.
@@ -80,8 +80,8 @@ def key_totals(rows, group: str) -> dict:
 
 
 def series(rows, group: str) -> list:
-    """The series in legend (and stacking) order: biggest total first, "N more" and "not
-    itemised" last."""
+    """The series in legend (and stacking) order: biggest total first, "N more" and "(other)"
+    (cost not itemised) last."""
     totals = key_totals(rows, group)
     named = [k for k in totals if k != OTHER and not is_rest(k)]
     named = sorted(named, key=lambda k: (-totals[k], k))
@@ -117,8 +117,7 @@ def top_n(rows, group: str, noun: str, n: int = TOP) -> list:
 
 
 def colours(keys) -> list:
-    """A colour per series: the palette in order, grey for "N more", light grey for "not
-    itemised"."""
+    """A colour per series: the palette in order, grey for "N more", light grey for "(other)"."""
     out, index = [], 0
     for key in keys:
         if key == OTHER:

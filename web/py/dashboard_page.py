@@ -79,6 +79,8 @@ async def draw_chart() -> None:
                                  vegakit.max_labels(width), width)
     chart.setAttribute("role", "img")
     chart.setAttribute("aria-label", spec["description"])
+    kit.set_text("chart-note", usage_view.chart_note(rows))
+    kit.show("chart-note", bool(usage_view.chart_note(rows)))
     legend = kit.node("usage-legend")
     legend.removeAttribute("aria-hidden")
     legend.innerHTML = markup.legend(charts.legend_entries(rows, "model"), "Models")

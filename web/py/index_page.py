@@ -36,6 +36,12 @@ async def show_left() -> None:
         summary = money.spend_summary(usage)
         kit.set_text("left", summary["remaining"] + " of " + summary["limit"])
         kit.show("left-fact")
+    elif code == 401:  # the saved sign-in no longer works: the sign-in page says why
+        kit.show_who(None)
+        kit.node("step-signin").classList.remove("done")
+        kit.set_text("step-signin-title", "Sign in again")
+        kit.show("step-signin-text")
+        kit.hide("signed-in")
 
 
 if profile:

@@ -141,3 +141,11 @@ def request_count(items, usage, today: str) -> int:
     window = set(window_of(usage, today))
     return len([i for i in items if isinstance(i, dict) and str(i.get("date", ""))[:10] in window
                 and not is_model_list(i)])
+
+
+def chart_note(rows) -> str:
+    """Under the chart, only when needed: what "(other)" is."""
+    if any(row["model"] == charts.OTHER for row in rows):
+        return ("(other) is cost your recent requests do not itemise: older requests, or a day "
+                "an admin corrected.")
+    return ""
