@@ -118,6 +118,9 @@ def test_pick_model_stream_reply_and_cost(upstream_relay: UpstreamRelay, context
     meta = page.locator(".msg.assistant .meta").last
     expect(meta).to_contain_text("8 in / 10 out tokens")  # 3 + 5 prompt words, 10 chunks
     expect(meta.get_by_test_id("cost")).to_have_count(1)  # the cost is under its reply, once
+    # Screen readers are told once that the reply is complete (the stream itself is not live).
+    expect(page.locator("#chat-status")).to_have_text(
+        "Reply complete. gpt-4o-mini · 8 in / 10 out tokens · " + expected + " (tokens × price)")
     expect(page.get_by_text(expected, exact=True)).to_have_count(1)
 
     page.unroute(CHAT)

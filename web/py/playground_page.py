@@ -189,6 +189,7 @@ async def send() -> None:
         notice(error)
         return
     clear_notice()
+    kit.set_text("chat-status", "Waiting for the reply…")
     state["messages"].append({"role": "user", "content": prompt, "meta": {}})
     kit.node("prompt").value = ""
     user_article, _b, _l = chatview.message_element("user", prompt)
@@ -241,6 +242,9 @@ def finish(model, reply, stopped, failure, bubble, line, started) -> None:
     state["messages"].append({"role": "assistant", "content": reply.text, "meta": meta})
     save()
     chatview.show_meta(line, meta)
+    # Screen readers hear that the reply is complete once, not every streamed word.
+    kit.set_text("chat-status", ("Reply stopped. " if stopped else "Reply complete. ") +
+                 chat.meta_text(meta, catalog.usage_tokens(reply.usage)))
     if reply.error or failure:
         notice("The reply broke off: " + (reply.error or failure) + ". Send again to retry.")
     if stopped:
