@@ -130,6 +130,6 @@ def all_snippets(base: str, token: str = TOKEN_PLACEHOLDER, demo_model=None):
         ("curl", "curl", curl(base, token, openai)),
         ("python", "Python", python_openai(base, token, openai)),
         ("notebook", "Notebook", notebook(base, openai)),
-        ("llm", "llm CLI", llm_cli(base, token, openrouter)),
+        ("llm", "llm", llm_cli(base, token, openrouter)),
         ("js", "Web page", js_fetch(base, openrouter)),
     ]
