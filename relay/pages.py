@@ -120,7 +120,7 @@ PAGES: tuple[Page, ...] = (
     Page("/login", "login.html", "login_page.py", COMMON, google=True, title="Sign in · AI Pipe"),
     Page("/playground", "playground.html", "playground_page.py",
          (*COMMON, "catalog.py", "chat.py", "chatstream.py", "chatview.py", "codegen.py",
-          "picker.py", "pickerview.py", "richtext.py"),
+          "picker.py", "pickerview.py", "richtext.py", "settingspanel.py"),
          assets=("marked:marked.umd.js", "dompurify:purify.min.js", "highlight:highlight.min.js"),
          title="Playground · AI Pipe"),
     Page("/dashboard", "dashboard.html", "dashboard_page.py",

@@ -18,6 +18,7 @@ import pagekit as kit
 import pickerview
 import richtext
 import session
+import settingspanel as settings
 from pyscript.ffi import create_proxy
 
 RENDER_EVERY_MS = 80  # re-render the streaming Markdown at most this often
@@ -300,32 +301,11 @@ def suggestion(event) -> None:
         refresh_code()
 
 
-# -- settings panel and code dialog ------------------------------------------------------------
-def settings_open() -> bool:
-    return str(js.window.getComputedStyle(kit.node("settings")).display) != "none"
-
-
-def set_settings(opened) -> None:
-    kit.node("play").dataset.settings = "open" if opened else "closed"
-    kit.node("settings-toggle").setAttribute("aria-expanded", "true" if opened else "false")
-    if opened and narrow():
-        kit.node("system").focus()
-
-
-def backdrop_click(event) -> None:
-    """On a narrow screen the open settings dim the chat: a tap on the dimmed part closes them."""
-    if narrow() and settings_open() and event.target.isSameNode(kit.node("play")):
-        set_settings(False)
-
-
-def narrow() -> bool:
-    return bool(js.window.matchMedia("(max-width: 64rem)").matches)
-
-
+# -- keys and the code dialog ---------------------------------------------------------------
 def on_key(event) -> None:
     key = str(event.key)
-    if key == "Escape" and narrow() and settings_open() and not pickerview.is_open():
-        set_settings(False)
+    if key == "Escape" and settings.narrow() and settings.is_open() and not pickerview.is_open():
+        settings.set_open(False)
         kit.node("settings-toggle").focus()
     elif key.lower() == "k" and (event.ctrlKey or event.metaKey):
         event.preventDefault()
@@ -380,9 +360,7 @@ def wire() -> None:
     kit.on("new-chat", "click", new_chat)
     kit.on("show-code", "click", show_code)
     kit.on("code-close", "click", lambda _e: kit.node("code-panel").close())
-    kit.on("settings-toggle", "click", lambda _e: set_settings(not settings_open()))
-    kit.on("settings-close", "click", lambda _e: set_settings(False))
-    kit.on("play", "click", backdrop_click)
+    settings.start()
     kit.on("suggestions", "click", suggestion)
     for name in ("system", "temperature", "max-tokens"):
         kit.on(name, "input", on_setting)
@@ -404,8 +382,6 @@ async def main() -> None:
     kit.node("max-tokens").value = state["max_tokens"]
     render_history()
     wire()
-    kit.node("settings-toggle").setAttribute("aria-expanded",
-                                             "true" if settings_open() else "false")
     try:
         await asyncio.gather(load_models(profile["token"]), show_budget(profile["token"]))
     finally:
