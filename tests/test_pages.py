@@ -79,7 +79,8 @@ def test_config_json_is_public_and_exact(tmp_path: Path) -> None:
     config = c.get("/config.json").json()
     assert config == {"version": config["version"], "dev": True, "google_client_id": "cid",
                       "allowed_origins": ["https://app.example.com"],
-                      "budget": {"limit": "0.1", "days": 7}, "demo_model": "aipipe-demo"}
+                      "budget": {"limit": "0.1", "days": 7}, "demo_model": "aipipe-demo",
+                      "providers": ["openai"]}
     embedded = re.search(r'id="aipipe-config">(.*?)</script>', c.get("/").text).group(1)
     assert json.loads(embedded) == config
 
@@ -141,9 +142,10 @@ def test_own_files_are_cache_busted_by_content_hash(tmp_path: Path) -> None:
     for page in PAGES:
         (web / page.template).write_text("<head>{{head}}</head>{{script}}")
         (web / "py" / page.script).write_text("print(1)")
-    for name in ("pagekit.py", "session.py", "money.py", "snippets.py", "handoff.py"):
+    for name in ("pagekit.py", "markup.py", "session.py", "money.py", "snippets.py", "handoff.py"):
         (web / "py" / name).write_text("")
     (web / "static" / "aipipe.css").write_text("body {}")
+    (web / "static" / "boot.js").write_text("")
     c = client(make_settings(tmp_path, web_dir=web))
     first = re.search(r'src="(/static/py/index_page\.py\?v=\w+)"', c.get("/").text).group(1)
     response = c.get(first)
@@ -169,3 +171,76 @@ def test_pages_send_a_strict_content_security_policy(tmp_path: Path) -> None:
     assert login["frame-src"] == "https://accounts.google.com/gsi/"
     without_google = client(make_settings(tmp_path)).get("/login")
     assert "accounts.google.com" not in without_google.headers["content-security-policy"]
+
+
+def nav_of(html: str) -> str:
+    return re.search(r'<header class="bar">.*?</header>', html, re.S).group(0)
+
+
+@pytest.mark.parametrize("spec", PAGES, ids=lambda p: p.path)
+def test_header_marks_the_current_page_and_has_an_account_corner(tmp_path: Path, spec: Page) -> None:
+    """Every page's header: the brand, the page links with the current one marked (the sign-in
+    page marks the account corner), an Admin link that only admins see (CSS shows `.admin-only`
+    when the page learns the user is one), a theme switch and the account corner — "Sign in"
+    or the signed-in email (`who`) — never a "Sign in" page link."""
+    header = nav_of(client(make_settings(tmp_path)).get(spec.path).text)
+    current = re.findall(r'<a [^>]*aria-current="page"[^>]*>', header)
+    if spec.path == "/":
+        assert current == []  # the brand is the way home
+    elif spec.path == "/login":
+        assert current == ['<a class="account" id="account-link" href="/login" aria-current="page">']
+    else:
+        assert len(current) == 1 and f'href="{spec.path}"' in current[0]
+    links = re.findall(r'<nav class="links"[^>]*>(.*?)</nav>', header)[0]
+    assert re.findall(r'>([^<]+)</a>', links) == ["Playground", "Usage", "Admin"]
+    assert re.search(r'<a href="/admin"[^>]* class="admin-only">Admin</a>', links)
+    assert 'data-testid="who"' in header and ">Sign in</span>" in header
+    assert 'id="theme-toggle"' in header and 'aria-pressed="false"' in header
+
+
+def test_head_sets_theme_before_paint_and_defers_libraries(tmp_path: Path) -> None:
+    """boot.js (theme and signed-in state, before the first paint) comes before PyScript and
+    is cache-busted; the chart and Markdown libraries never block the first paint."""
+    c = client(make_settings(tmp_path))
+    for path in ("/playground", "/dashboard"):
+        html = c.get(path).text
+        boot = re.search(r'<script src="(/static/boot\.js\?v=\w+)"></script>', html)
+        assert boot and html.index(boot.group(0)) < html.index("/static/pyscript/")
+        classic = re.findall(r'<script (?:defer )?src="/static/(?:vega|marked|dompurify|highlight)[^>]*>|'
+                             r'<script src="[^"]*(?:vega|marked|purify|highlight)[^"]*" defer>', html)
+        assert classic and all("defer" in tag for tag in classic), classic
+        assert "workbench.css" not in html
+    # Everything the page will need is asked for at once, not one round trip after another:
+    # its Python files, MicroPython's wasm and PyScript's own chunks.
+    preloaded = re.findall(r'<link rel="preload" as="fetch" crossorigin href="([^"]+)">', html)
+    files = json.loads(re.search(r' config="([^"]+)"', html).group(1).replace("&quot;", '"'))["files"]
+    assert set(files) <= {u.replace("&amp;", "&") for u in preloaded}
+    if HAS_RUNTIME:
+        assert any(u.endswith("/micropython.wasm") for u in preloaded)
+        chunks = re.findall(r'<link rel="modulepreload" href="/static/pyscript/[^"]+/([^"/]+)">', html)
+        assert any(c.startswith("core-") for c in chunks) and len(chunks) == 7
+        for chunk in chunks:
+            assert c.get(f"/static/pyscript/{chunk}").status_code == 200
+    response = c.get(re.search(r'src="(/static/boot\.js\?v=\w+)"', html).group(1))
+    assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
+    assert "prefers-color-scheme" in response.text
+
+
+def test_config_says_which_providers_answer(tmp_path: Path) -> None:
+    """Pages ask only the providers this relay has a key for (no 503 in the console); in --dev
+    without an OpenAI key the demo model answers /openai."""
+    keyed = make_settings(tmp_path, provider_keys={"openrouter": "k", "gemini": "g"})
+    assert client(keyed).get("/config.json").json()["providers"] == ["gemini", "openrouter"]
+    dev = make_settings(tmp_path, dev=True, provider_keys={"openrouter": "k"})
+    assert client(dev).get("/config.json").json()["providers"] == ["openai", "openrouter"]
+    assert client(make_settings(tmp_path)).get("/config.json").json()["providers"] == []
+
+
+def test_usage_says_whether_the_caller_is_an_admin(make_client, settings, token) -> None:
+    """/usage tells the pages whether to show the Admin link, so they never have to probe an
+    admin endpoint (a 403 would be a red line in the browser's console)."""
+    from tests.conftest import ADMIN, auth
+
+    app = make_client(settings)  # the whole relay (conftest), not only the page routes
+    assert app.get("/usage", headers=auth(token())).json()["admin"] is False
+    assert app.get("/usage", headers=auth(token(ADMIN))).json()["admin"] is True

@@ -15,7 +15,7 @@ from tests.tools import need
 ROOT = Path(__file__).resolve().parents[1]
 WEB_PY = ROOT / "web" / "py"
 MPY = ROOT / "web/node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs"
-PURE = ("money", "handoff", "session", "snippets")  # pagekit and *_page need a browser
+PURE = ("money", "handoff", "session", "snippets", "markup")  # pagekit and *_page need a browser
 
 # Loads MicroPython, copies web/py/*.py into its filesystem, runs stdin, prints the result.
 RUNNER = """

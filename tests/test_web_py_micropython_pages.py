@@ -13,7 +13,7 @@ from tests.test_web_py_playground import _load
 # One program, run by both interpreters; it prints one JSON line.
 PROGRAM = """
 import json
-import admin_view, catalog, charts, chat, codegen, dates, usage_view
+import admin_view, catalog, charts, chat, codegen, dates, markup, picker, usage_view
 
 prices = {"openai": {"gpt-4o-mini": {"input": 0.15, "output": 0.6, "cached_input": 0.075},
                      "whisper-1": {"per_minute": 0.006}}}
@@ -61,23 +61,42 @@ out = {
     "summary": usage_view.summary(u),
     "rows": usage_view.chart_rows(u, reqs, "2026-03-10"),
     "table": usage_view.request_row(reqs[0]),
-    "spec": usage_view.chart_spec(u, reqs, "2026-03-10")["hconcat"][0]["encoding"]["x"],
+    "spec": usage_view.chart_spec(u, reqs, "2026-03-10"),
     "sorted": [x["email"] for x in admin_view.sort_users(users, "spend", True)],
     "csv": admin_view.ledger_records(csv_text),
     "form": list(admin_view.cost_form("a@x.org", "2026-03-10", "0.25")),
+    "groups": [[h, [m["key"] for m in ms]] for h, ms in picker.grouped(models)],
+    "listbox": picker.listbox_html(models, models[0]["key"], models[1]["key"]),
+    "default": picker.default_key(models, "nope"),
+    "move": [picker.move([m["key"] for m in models], models[0]["key"], k)
+             for k in ("ArrowDown", "ArrowUp", "End", "PageUp", "x")],
+    "box": markup.code_box("s", [("a", "A <b>", "x < y & 'z'")]),
+    "slug": markup.slug("openai:gpt-4o/Mini"),
+    "legend": markup.legend(charts.legend_entries(usage_view.chart_rows(u, reqs, "2026-03-10"), "model")),
+    "ranked": markup.ranked(admin_view.top_users(users)),
+    "top": charts.top_n(charts.stacked_rows(None, [("d", "k" + str(i), i + 1) for i in range(12)],
+                                            ["d"]), "model", "model", 3),
+    "labels": charts.label_dates(dates.window("2026-03-10", 30), 5),
+    "meta": chat.meta_parts({"model": "m", "usage": {"prompt_tokens": 2}, "cost": "$1.00",
+                             "source": "computed", "stopped": True},
+                            catalog.usage_tokens({"prompt_tokens": 2})),
+    "overview": admin_view.overview(users, [{"date": "d", "key": "k", "cost": 0.5, "requests": 2}],
+                                    [{"date": "d", "cost": 0.75}]),
+    "moment": dates.moment("2026-03-09T01:02:03.4Z"),
 }
 print(json.dumps(out))
 """
 
 
 def _cpython_answers() -> dict:
-    namespace: dict = {}
     modules = {name: _load(name) for name in
-               ("admin_view", "catalog", "charts", "chat", "codegen", "dates", "usage_view")}
+               ("admin_view", "catalog", "charts", "chat", "codegen", "dates", "markup", "picker",
+                "usage_view")}
     lines: list[str] = []
-    program = PROGRAM.replace("import admin_view, catalog, charts, chat, codegen, dates, usage_view",
-                              "").replace("print(", "lines.append(")
-    exec(program, {**modules, "json": json, "lines": lines}, namespace)  # our own program
+    program = PROGRAM.replace(
+        "import admin_view, catalog, charts, chat, codegen, dates, markup, picker, usage_view",
+        "").replace("print(", "lines.append(")
+    exec(program, {**modules, "json": json, "lines": lines})  # our own program (one scope)
     return json.loads(lines[-1])
 
 
@@ -94,3 +113,9 @@ def test_pure_page_modules_agree_under_micropython(node: str) -> None:  # noqa: 
     assert cpython["reply"] == ["Hi there", {"prompt_tokens": 2}, True]
     assert cpython["frees"]["date"] == "2026-03-13"
     assert cpython["csv"] == [{"date": "2026-03-09", "provider": "open,ai", "cost": "0.25"}]
+    assert cpython["groups"] == [["OpenAI", ["openai:gpt-4o-mini"]], ["OpenRouter · a", ["openrouter:a/b"]],
+                                 ["OpenRouter · c", ["openrouter:c/free"]]]
+    assert cpython["slug"] == "openai-gpt-4o-mini"
+    assert "&lt;b&gt;" in cpython["box"] and "x &lt; y &amp; &#39;z&#39;" in cpython["box"]
+    assert len({row["model"] for row in cpython["top"]}) == 4  # 3 named + "9 more models"
+    assert cpython["labels"][-1] == "2026-03-10" and len(cpython["labels"]) <= 5

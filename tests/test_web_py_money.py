@@ -66,19 +66,32 @@ def test_format_usd_rounds_half_up() -> None:
 def test_spend_summary_reports_standing() -> None:
     """The /usage answer becomes spend, limit, remaining, share and a sentence."""
     summary = money.spend_summary({"cost": 0.025, "limit": 0.1, "days": 7, "usage": []})
-    assert summary["spent"] == "$0.0250" and summary["limit"] == "$0.1000"
-    assert summary["remaining"] == "$0.0750" and summary["percent"] == 25
+    assert summary["spent"] == "$0.025" and summary["limit"] == "$0.10"
+    assert summary["remaining"] == "$0.075" and summary["percent"] == 25
     assert not summary["exhausted"]
-    assert summary["text"] == "$0.0250 of $0.1000 used in the last 7 days"
+    assert summary["text"] == "$0.025 of $0.10 used in the last 7 days"
 
 
 def test_spend_summary_at_or_over_the_limit() -> None:
     """At the limit (or with no budget at all) the budget shows as used up, never negative."""
     over = money.spend_summary({"cost": "0.2", "limit": "0.1", "days": 1})
-    assert over["exhausted"] and over["remaining"] == "$0.0000" and over["percent"] == 100
+    assert over["exhausted"] and over["remaining"] == "$0.00" and over["percent"] == 100
     assert "used in the last 1 day —" in over["text"]
     none = money.spend_summary({"cost": 0, "limit": 0, "days": 1})
     assert none["exhausted"] and none["percent"] == 100
+
+
+@pytest.mark.parametrize(("micros", "text", "floored"), [
+    (0, "$0.00", "$0.00"), (1_000_000, "$1.00", "$1.00"), (75_000, "$0.075", "$0.075"),
+    (1_234, "$0.0012", "$0.0012"), (4, "$0.000004", "$0.000004"), (99, "$0.000099", "$0.000099"),
+    (999_982, "$1.00", "$0.9999"), (1_234_567, "$1.2346", "$1.2345"), (-5_000, "-$0.005", "-$0.005"),
+])
+def test_friendly_usd_has_cents_and_only_the_digits_that_matter(micros: int, text: str,
+                                                                floored: str) -> None:
+    """No "$1.0000": cents at least, up to 4 decimals, 6 for sub-cent amounts; what is left of
+    a budget rounds down, so a tiny spend never shows as the whole budget left."""
+    assert money.friendly_usd(micros) == text
+    assert money.friendly_usd(micros, floor=True) == floored
 
 
 def test_budget_text() -> None:

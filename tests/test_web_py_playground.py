@@ -118,7 +118,8 @@ def test_reply_cost_computed_with_cache_and_reported_when_given() -> None:
 
 @pytest.mark.parametrize(("pico", "text"), [
     (0, "$0.00"), (1_500_000, "$0.0000015"), (3_600_000, "$0.0000036"), (123_456_789_000, "$0.1235"),
-    (10**12, "$1.0000"), (18_450_000, "$0.000018"), (None, "—"), (5, "$0.0000000000"),
+    (10**12, "$1.00"), (18_450_000, "$0.000018"), (None, "—"), (5, "<$0.0000000001"),
+    (12 * 10**9, "$0.012"), (-10**12, "-$1.00"),
 ])
 def test_format_pico_keeps_small_costs_visible(pico: int | None, text: str) -> None:
     """Tiny costs show two significant digits instead of rounding to $0.0000."""
@@ -245,6 +246,18 @@ def test_meta_text_shows_tokens_cost_and_source() -> None:
     stopped = chat.reply_meta("m", None, "estimating…", "pending", stopped=True)
     assert chat.meta_text(stopped, catalog.usage_tokens(None)) == (
         "m · estimating… (the relay records an estimate) · stopped")
+
+
+def test_meta_parts_give_the_cost_its_own_piece() -> None:
+    """The page shows the pieces separately, the cost alone in its element (the `cost` hook:
+    nothing but the amount), so the latest reply's cost is not repeated elsewhere."""
+    meta = chat.reply_meta("gpt-4o-mini", {"prompt_tokens": 8, "completion_tokens": 10},
+                           "$0.000007", "computed")
+    parts = chat.meta_parts(meta, catalog.usage_tokens(meta["usage"]))
+    assert parts == [("model", "gpt-4o-mini"), ("tokens", "8 in / 10 out tokens"),
+                     ("cost", "$0.000007"), ("source", "tokens × price")]
+    assert chat.meta_parts(chat.reply_meta("m", None, "", "unknown"), catalog.usage_tokens(None)) == [
+        ("model", "m"), ("cost", "—")]
 
 
 # -- codegen ---------------------------------------------------------------------------------

@@ -86,8 +86,6 @@ RUNTIMES = (
     Runtime("dompurify", "dompurify", "dist", "purify.min.js"),
     Runtime("highlight", "@highlightjs/cdn-assets", "", "highlight.min.js"),
     Runtime("vega", "vega", "build", "vega.min.js"),
-    Runtime("vega-lite", "vega-lite", "build", "vega-lite.min.js"),
-    Runtime("vega-embed", "vega-embed", "build", "vega-embed.min.js"),
 )
 INTERPRETERS = {"py": "pyodide", "mpy": "micropython"}  # <script type=...> -> runtime name
 # What a page loads from a runtime package: code, WebAssembly, styles, Pyodide's stdlib zip and
@@ -109,6 +107,12 @@ class Worker:
     modules: tuple[str, ...] = ()
 
 
+# PyScript's core.js imports its core chunk, which imports these plugins as it starts: one round
+# trip after another unless the page asks for them up front (names carry a content hash).
+PYSCRIPT_CHUNKS = ("core-", "deprecations-manager-", "donkey-", "error-", "py-editor-", "py-game-",
+                   "py-terminal-")
+
+
 @dataclass(frozen=True)
 class Page:
     path: str
@@ -121,9 +125,9 @@ class Page:
     google: bool = False  # load Google's sign-in script (only when a client id is set)
     # Extra Content-Security-Policy sources, e.g. {"img-src": "https:"}; None: send no CSP.
     csp: dict[str, str] | None = field(default_factory=dict)
-    # npm files for <head>, as "runtime:path/in/package" ("vega-embed:build/vega-embed.min.js"),
-    # or "static:path" for a file in web/static/ (cache-busted by its hash); .css becomes a
-    # stylesheet, .mjs a module script, anything else a classic script.
+    # npm files for <head>, as "runtime:path/in/package" ("vega:vega.min.js"), or "static:path"
+    # for a file in web/static/ (cache-busted by its hash); .css becomes a stylesheet, .mjs a
+    # module script, anything else a classic script.
     assets: tuple[str, ...] = ()
     # npm packages the page's module scripts import by bare name: an import map (allowed by its
     # CSP hash) points them, and their dependencies, at /static/esm/ (relay.routes.esm).
@@ -133,15 +137,15 @@ class Page:
 
 
 # The shared browser modules: pure logic (tested under CPython) plus the thin DOM kit.
-COMMON = ("pagekit.py", "session.py", "money.py", "snippets.py", "handoff.py")
-CHARTS = ("dates.py", "catalog.py", "charts.py", "vegakit.py")  # Vega-Lite specs drawn by vega-embed
-VEGA = ("vega:vega.min.js", "vega-lite:vega-lite.min.js", "vega-embed:vega-embed.min.js")
+COMMON = ("pagekit.py", "markup.py", "session.py", "money.py", "snippets.py", "handoff.py")
+CHARTS = ("dates.py", "catalog.py", "charts.py", "vegakit.py")  # Vega specs drawn by vega
+VEGA = ("vega:vega.min.js",)
 PAGES: tuple[Page, ...] = (
     Page("/", "index.html", "index_page.py", COMMON, title="AI Pipe"),
     Page("/login", "login.html", "login_page.py", COMMON, google=True, title="Sign in · AI Pipe"),
     Page("/playground", "playground.html", "playground_page.py",
          (*COMMON, "catalog.py", "chat.py", "chatstream.py", "chatview.py", "codegen.py",
-          "richtext.py"),
+          "picker.py", "pickerview.py", "richtext.py", "settingspanel.py"),
          assets=("marked:marked.umd.js", "dompurify:purify.min.js", "highlight:highlight.min.js"),
          title="Playground · AI Pipe"),
     Page("/dashboard", "dashboard.html", "dashboard_page.py",
@@ -199,6 +203,8 @@ def public_config(settings: Settings) -> dict[str, Any]:
         "allowed_origins": list(settings.allowed_origins),
         "budget": None if budget is None else {"limit": _usd(budget.limit), "days": budget.days},
         "demo_model": DEMO_MODEL if demo else None,
+        # Which providers answer here, so pages ask only those (no 503s for the others).
+        "providers": sorted({*settings.provider_keys, *(["openai"] if demo else [])}),
     }
 
 
@@ -255,6 +261,10 @@ class _Site:
         node_modules = web / "node_modules"
         self.esm = {page.path: esm.resolve(node_modules, page.esm) for page in pages if page.esm}
         self.esm_files = esm.EsmFiles(p for found in self.esm.values() for p in found)
+        dist = web / "node_modules" / "@pyscript" / "core" / "dist"
+        self.pyscript_chunks = sorted(
+            f.name for f in dist.glob("*.js") if dist.is_dir()
+            and any(f.name.startswith(p) and "-" not in f.name[len(p):] for p in PYSCRIPT_CHUNKS))
 
     # -- endpoints -------------------------------------------------------------------------
     def page_endpoint(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
@@ -314,6 +324,8 @@ class _Site:
             f"<title>{html.escape(page.title)}</title>",
             '<link rel="icon" href="/favicon.ico">',
             f'<link rel="stylesheet" href="{self.static_url("aipipe.css")}">',
+            # Theme and signed-in state before the first paint (no flash of the wrong ones).
+            f'<script src="{self.static_url("boot.js")}"></script>',
             f'<link rel="stylesheet" href="{pyscript}core.css">',
             f'<script type="application/json" id="aipipe-config">{config}</script>',
             *self.page_data(page),
@@ -321,6 +333,15 @@ class _Site:
             f'<link rel="modulepreload" href="{self.interpreter_url(page)}">',
             f'<script type="module" src="{pyscript}core.js"></script>',
         ]
+        # ...and the page's own Python (and MicroPython's wasm), which PyScript would only ask
+        # for once it has started: fetched alongside it instead (issue 18, ready <= 1 s cold).
+        parts += [f'<link rel="modulepreload" href="{pyscript}{name}">'
+                  for name in self.pyscript_chunks]
+        preload = [self.py_url(name) for name in (page.script, *page.modules)]
+        if page.interpreter == "mpy":
+            preload.insert(0, self.runtime_url("micropython") + "micropython.wasm")
+        parts += [f'<link rel="preload" as="fetch" crossorigin href="{html.escape(url)}">'
+                  for url in preload]
         for asset in page.assets:
             parts.append(self.asset_tag(asset))
         if page.google and self.settings.google_client_id:
@@ -369,7 +390,7 @@ class _Site:
             raise ValueError(f"page asset {asset!r}: unknown runtime {runtime!r} (add to RUNTIMES)")
         if path.endswith(".css"):
             return f'<link rel="stylesheet" href="{url}">'
-        kind = ' type="module"' if path.endswith(".mjs") else ""
+        kind = ' type="module"' if path.endswith(".mjs") else " defer"  # never block the paint
         return f'<script{kind} src="{url}"></script>'
 
     def runtime_url(self, name: str) -> str:
@@ -401,18 +422,38 @@ class _Site:
         return digest
 
 
-NAV = (("/", "Home"), ("/playground", "Playground"), ("/scratchpad", "Scratchpad"),
-       ("/dashboard", "Usage"), ("/login", "Sign in"))
+# The header's links (path, label, class); "admin-only" links show only to admins (the page
+# learns that from /usage). One more fits on a phone, where the links get a row of their own.
+NAV = (("/playground", "Playground", ""), ("/scratchpad", "Scratchpad", ""), ("/dashboard", "Usage", ""),
+       ("/admin", "Admin", "admin-only"))
+_MOON = ('<svg class="icon icon-moon" viewBox="0 0 24 24" aria-hidden="true"><path d="M21 12.8A9 9 0 '
+         '1 1 11.2 3a7 7 0 0 0 9.8 9.8z"/></svg>')
+_SUN = ('<svg class="icon icon-sun" viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" '
+        'r="4"/><path d="M12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 12h2M4.9 19.1l1.4'
+        '-1.4M17.7 6.3l1.4-1.4"/></svg>')
 
 
 def nav(page: Page) -> str:
-    """The header every page shares; the page's Python fills in "who" when signed in."""
-    current = ' aria-current="page"'
-    links = "".join(
-        f'<a href="{path}"{current if path == page.path else ""}>{label}</a>' for path, label in NAV
+    """The header every page shares: brand, page links (the current one marked), the theme switch
+    and the account corner ("Sign in", or the signed-in email linking to the account page).
+    web/static/boot.js shows the right state before the first paint; the page's Python keeps it."""
+    links = []
+    for path, label, kind in NAV:
+        attrs = ' aria-current="page"' if path == page.path else ""
+        attrs += f' class="{kind}"' if kind else ""
+        links.append(f'<a href="{path}"{attrs}>{label}</a>')
+    account_current = ' aria-current="page"' if page.path == "/login" else ""
+    return (
+        '<a class="skip" href="#main">Skip to content</a>'
+        '<header class="bar"><a class="brand" href="/"><span class="logo" aria-hidden="true"></span>'
+        f'AI Pipe</a><nav class="links" aria-label="Pages">{"".join(links)}</nav>'
+        '<div class="bar-end"><button type="button" class="icon-button" id="theme-toggle" '
+        f'data-testid="theme-toggle" aria-label="Dark theme" aria-pressed="false">{_MOON}{_SUN}'
+        f'</button><a class="account" id="account-link" href="/login"{account_current}>'
+        '<span class="avatar" id="avatar" aria-hidden="true"></span>'
+        '<span class="who" id="who" data-testid="who"></span>'
+        '<span class="signin-label">Sign in</span></a></div></header>'
     )
-    return (f'<header class="bar"><a class="brand" href="/">AI Pipe</a><nav>{links}</nav>'
-            f'<span class="who" id="who" data-testid="who"></span></header>')
 
 
 def _package_version(web: Path, rt: Runtime) -> str | None:

@@ -24,6 +24,8 @@ async def usage(request: Request) -> JSONResponse:
             "usage": [{"date": d.isoformat(), "cost": float(c)} for d, c in days],
             "limit": float(budget.limit),
             "remaining": float(max(budget.limit - spent, 0)),
+            # Pages show the Admin link from this (asking /admin/* would log a 403 for others).
+            "admin": request.app.state.policy.is_admin(email),
         }
     )
 

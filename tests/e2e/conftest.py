@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from starlette.applications import Starlette
 
 from testkit.fakes.google import CERTS_PATH, FakeGoogle
@@ -92,9 +92,14 @@ class Guard:
         page.on("console", lambda msg: self._console(msg.type, msg.text))
 
     def _console(self, kind: str, text: str) -> None:
-        # A 401/404 the page handles shows up as "Failed to load resource": not a bug.
+        # A 401/404 the page handles shows up as "Failed to load resource": not a bug here
+        # (test_console.py, which allows none, runs the pages where nothing should fail).
         if kind == "error" and "Failed to load resource" not in text:
             self.errors.append(f"console error: {text}")
+
+    def check(self) -> None:
+        assert not self.outside, f"requests left 127.0.0.1: {self.outside}"
+        assert not self.errors, f"errors in the browser: {self.errors}"
 
 
 @pytest.fixture
@@ -102,10 +107,10 @@ def guard() -> Guard:
     return Guard()
 
 
-@pytest.fixture
-def context(browser: Browser, guard: Guard) -> Iterator[BrowserContext]:
-    """A fresh browser profile whose requests may only reach 127.0.0.1/localhost."""
-    context = browser.new_context()
+def guarded_context(browser: Browser, guard: Guard, **options: object) -> BrowserContext:
+    """A fresh browser profile whose requests may only reach 127.0.0.1/localhost; what goes
+    wrong in its pages is collected in `guard`."""
+    context = browser.new_context(**options)
 
     def only_local(route: Route) -> None:
         if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
@@ -119,10 +124,16 @@ def context(browser: Browser, guard: Guard) -> Iterator[BrowserContext]:
     # (with no credential unless the test routes one).
     route_google(context, "")
     context.on("page", guard.watch)
+    return context
+
+
+@pytest.fixture
+def context(browser: Browser, guard: Guard) -> Iterator[BrowserContext]:
+    """A fresh browser profile whose requests may only reach 127.0.0.1/localhost."""
+    context = guarded_context(browser, guard)
     yield context
     context.close()
-    assert not guard.outside, f"requests left 127.0.0.1: {guard.outside}"
-    assert not guard.errors, f"errors in the browser: {guard.errors}"
+    guard.check()
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -234,6 +245,14 @@ def dev_sign_in(page: Page, email: str) -> None:
     page.get_by_test_id("dev-signin").click()
 
 
+def choose_model(page: Page, key: str) -> None:
+    """Pick a model in the playground's picker as a user does: open it, search, click."""
+    page.get_by_test_id("model").click()
+    page.get_by_test_id("model-search").fill(key.split(":", 1)[1])
+    page.locator(f'[role="option"][data-value="{key}"]').click()
+    expect(page.get_by_test_id("model")).to_have_attribute("data-value", key)
+
+
 
 # -- the relay with provider keys, in front of the fake upstream (playground, dashboard, admin) --
 UPSTREAM_POLICY = """
@@ -260,8 +279,9 @@ class UpstreamRelay:
         """Store the profile the login page would store, before any page script runs."""
         token = self.token(email)
         profile = json.dumps({"token": token, "email": email})
-        context.add_init_script(
-            f"if (!localStorage.getItem('aipipe')) localStorage.setItem('aipipe', {json.dumps(profile)});")
+        context.add_init_script(  # (about:blank has no storage: only on the relay's pages)
+            f"if (location.origin !== 'null' && !localStorage.getItem('aipipe')) "
+            f"localStorage.setItem('aipipe', {json.dumps(profile)});")
         return token
 
     def set_day_cost(self, email: str, day: str, cost: str) -> None:

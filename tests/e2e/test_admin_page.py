@@ -47,7 +47,8 @@ def test_users_search_sort_and_spend_chart(upstream_relay: UpstreamRelay,
     open_admin(relay, context, page)
 
     big = page.locator("[data-testid=users] tr[data-email='big.spender@school.example']")
-    expect(big).to_contain_text("$1.0000")  # limit
+    expect(big).to_contain_text("$1.00")  # limit
+    expect(big.locator("td").last).to_have_text("user")  # the Role column is never blank
     expect(big.locator("td").nth(4)).to_have_text("2")  # requests
     page.get_by_test_id("user-search").fill("school")
     expect(page.get_by_test_id("user-count")).to_contain_text("2 of")
@@ -59,18 +60,39 @@ def test_users_search_sort_and_spend_chart(upstream_relay: UpstreamRelay,
     assert emails_in_table(page) == ["big.spender@school.example", "small.spender@school.example"]
     expect(page.locator("[data-testid=users] th[aria-sort=ascending]")).to_have_text("Email")
 
-    chart = page.get_by_test_id("admin-chart").locator("svg.marks")
-    expect(chart).to_contain_text("openrouter")
-    expect(chart).to_contain_text("openai")
-    expect(page.locator("#chart-note")).to_contain_text("3 requests in the ledger")
-    page.get_by_test_id("chart-group").select_option("model")
-    expect(chart).to_contain_text("anthropic/claude-3.5-haiku")
-    expect(chart).to_contain_text("gpt-4.1-nano")
-    page.get_by_test_id("chart-group").select_option("email")
-    expect(chart).to_contain_text("small.spender@school.example")
+    expect(page.get_by_test_id("admin-chart").locator("svg.marks")).to_have_count(1)
+    legend = page.locator("#admin-legend")
+    expect(legend).to_contain_text("openrouter")
+    expect(legend).to_contain_text("openai")
+    spent = httpx.get(relay.url + "/admin/spend?group=provider",
+                      headers={"Authorization": f"Bearer {relay.token(ADMIN)}"}).json()["data"]
+    count = sum(item["requests"] for item in spent)
+    expect(page.locator("#chart-note")).to_contain_text(f"{count} requests in the ledger")
+    expect(page.get_by_test_id("stat-requests")).to_have_text(str(count))
+    # At a glance: the biggest spender and the biggest model (as the relay counts them) lead
+    # their lists.
+    admin = {"Authorization": f"Bearer {relay.token(ADMIN)}"}
+    users = httpx.get(relay.url + "/admin/users", headers=admin).json()["data"]
+    biggest = max(users, key=lambda u: (u["spend"], u["email"]))
+    expect(page.get_by_test_id("top-users").locator("li").first).to_contain_text(biggest["email"])
+    models: dict[str, float] = {}
+    for item in httpx.get(relay.url + "/admin/spend?group=model", headers=admin).json()["data"]:
+        models[item["key"]] = models.get(item["key"], 0) + item["cost"]
+    top_model = max(models, key=lambda k: models[k])
+    expect(page.get_by_test_id("top-models").locator("li").first).to_contain_text(top_model)
+    groups = page.get_by_test_id("chart-group")
+    groups.get_by_role("button", name="Model").click()
+    expect(groups.get_by_role("button", name="Model")).to_have_attribute("aria-pressed", "true")
+    expect(legend).to_contain_text("anthropic/claude-3.5-haiku")
+    expect(legend).to_contain_text("gpt-4.1-nano")
+    groups.get_by_role("button", name="User").click()
+    expect(legend).to_contain_text("small.spender@school.example")
+    page.get_by_test_id("chart-days").get_by_role("button", name="7 days").click()
+    axis = page.get_by_test_id("admin-chart").locator("svg .role-axis-label text[text-anchor=middle]")
+    expect(axis).to_have_count(7)
     # The chart is summed by the relay: the page never downloads the ledger to draw it.
-    spend = [url for url in asked if "/admin/spend?" in url]
-    assert [url.split("group=")[1].split("&")[0] for url in spend] == ["provider", "model", "email"]
+    spend = [url.split("group=")[1].split("&")[0] for url in asked if "/admin/spend?" in url]
+    assert spend[:2] == ["provider", "model"] and "email" in spend
     assert not [url for url in asked if "/admin/export" in url]
 
 
@@ -90,7 +112,8 @@ def test_mint_token_and_overwrite_a_days_cost(upstream_relay: UpstreamRelay,
 
     today = datetime.now(UTC).date().isoformat()
     page.get_by_test_id("cost-email").fill("new.student@school.example")
-    expect(page.get_by_test_id("cost-date")).to_have_value(today)
+    expect(page.get_by_test_id("cost-date")).to_have_value(today)  # ISO, like the rest of the page
+    assert page.get_by_test_id("cost-date").get_attribute("type") == "text"  # no US-format date box
     page.get_by_test_id("cost-amount").fill("abc")
     page.get_by_test_id("cost-submit").click()
     expect(page.get_by_test_id("cost-status")).to_have_text(
@@ -103,9 +126,9 @@ def test_mint_token_and_overwrite_a_days_cost(upstream_relay: UpstreamRelay,
                       headers={"Authorization": f"Bearer {minted.inner_text().strip()}"}).json()
     assert usage["cost"] == 0.25
     row = page.locator("[data-testid=users] tr[data-email='new.student@school.example']")
-    expect(row.locator("td").nth(1)).to_have_text("$0.2500 (25%)")
+    expect(row.locator("td").nth(1)).to_have_text("$0.25 (25%)")
     # The overwritten day has no ledger rows: the chart shows it as "(other)".
-    expect(page.get_by_test_id("admin-chart").locator("svg.marks")).to_contain_text("(other)")
+    expect(page.locator("#admin-legend")).to_contain_text("(other)")
 
 
 def test_export_downloads_the_ledger(upstream_relay: UpstreamRelay, context: BrowserContext,

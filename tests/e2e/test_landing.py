@@ -21,7 +21,7 @@ def test_landing_page_describes_this_deployment(relay: Relay, page: Page) -> Non
         f"curl {relay.url}/openai/v1/chat/completions")
     expect(page.get_by_test_id("snippet-curl")).to_contain_text("$AIPIPE_TOKEN")
     expect(page.get_by_test_id("snippet-python")).to_be_hidden()
-    page.get_by_role("tab", name="Python (openai SDK)").click()
+    page.get_by_role("tab", name="Python", exact=True).click()
     expect(page.get_by_test_id("snippet-python")).to_contain_text(
         f'base_url="{relay.url}/openai/v1"')
     expect(page.get_by_test_id("snippet-curl")).to_be_hidden()

@@ -48,7 +48,9 @@ def test_google_sign_in_gives_a_working_token(relay: Relay, context: BrowserCont
 
     expect(page.get_by_test_id("greeting")).to_have_text(
         "Signed in as Stu Dent (student@example.com)")
-    expect(page.get_by_test_id("usage-summary")).to_contain_text("$0.0000 of $1.0000")
+    expect(page.get_by_test_id("usage-summary")).to_contain_text("$0.00 of $1.00")
+    expect(page.get_by_test_id("budget-left")).to_have_text("$1.00 left")
+    expect(page.get_by_test_id("who")).to_have_text("student@example.com")  # the header knows
     expect(page.get_by_test_id("snippet-curl")).to_contain_text(relay.url + "/openai/v1/")
     expect(page.get_by_test_id("snippet-curl")).to_contain_text(text)
     assert stored_profile(page) == {"token": text, "email": "student@example.com",
@@ -129,7 +131,7 @@ def test_python_snippet_runs_as_pasted(relay: Relay, page: Page, tmp_path: Path)
     page.goto(relay.url + "/login")
     wait_ready(page)
     dev_sign_in(page, "paster@example.com")
-    page.get_by_role("tab", name="Python (openai SDK)").click()
+    page.get_by_role("tab", name="Python", exact=True).click()
     code = page.get_by_test_id("snippet-python").locator("code").inner_text()
     script = tmp_path / "snippet.py"
     script.write_text(code)

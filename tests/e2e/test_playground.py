@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from tests.e2e.conftest import Guard, UpstreamRelay, wait_ready
+from tests.e2e.conftest import Guard, UpstreamRelay, choose_model, wait_ready
 
 pytestmark = pytest.mark.e2e
 WEB_PY = Path(__file__).resolve().parents[2] / "web" / "py"
@@ -54,18 +54,33 @@ def open_playground(relay: UpstreamRelay, page: Page) -> None:
 
 def test_pick_model_stream_reply_and_cost(upstream_relay: UpstreamRelay, context: BrowserContext,
                                           page: Page) -> None:
-    """A student finds a model by searching, sees its price, sends a prompt with a system
-    prompt, temperature and max tokens, watches the reply stream in, and sees its tokens and
-    a cost equal to what the relay recorded; a second turn carries the history; a reload
-    keeps the conversation."""
+    """A student finds a model by searching in the picker with the keyboard, sees its price,
+    sends a prompt with a system prompt, temperature and max tokens, watches the reply stream in
+    (the cursor at the end of the text, not on a line of its own), and sees its tokens and a
+    cost equal to what the relay recorded under the reply — and nowhere else; a second turn
+    carries the history; a reload keeps the conversation."""
     relay = upstream_relay
     token = relay.sign_in(context, "student@example.com")
     open_playground(relay, page)
     picker = page.get_by_test_id("model")
-    expect(picker.locator("option")).to_have_count(8)  # 3 OpenAI chat models + 5 OpenRouter
-    page.get_by_test_id("model-search").fill("4o mini")
-    expect(picker.locator("option")).to_have_count(2)
-    picker.select_option("openai:gpt-4o-mini")
+    expect(picker).to_have_attribute("data-value", "openai:gpt-4.1-nano")  # a cheap default
+    picker.click()
+    options = page.get_by_test_id("model-list").get_by_role("option")
+    expect(options).to_have_count(8)  # 3 OpenAI chat models + 5 OpenRouter
+    expect(page.get_by_test_id("model-list").get_by_role("group")).to_have_count(5)  # OpenAI; 4 labs
+    search = page.get_by_test_id("model-search")
+    expect(search).to_be_focused()
+    search.press_sequentially("4o mini")
+    expect(options).to_have_count(2)
+    expect(options.first).to_contain_text("$0.15 / $0.60")
+    search.press("ArrowDown")  # the second match: OpenRouter's gpt-4o-mini
+    expect(search).to_have_attribute("aria-activedescendant", "opt-openrouter-openai-gpt-4o-mini")
+    search.press("ArrowUp")
+    search.press("Enter")
+    expect(page.get_by_test_id("model-search")).to_be_hidden()
+    expect(picker).to_have_attribute("data-value", "openai:gpt-4o-mini")
+    expect(picker).to_contain_text("gpt-4o-mini")
+    expect(page.get_by_test_id("prompt")).to_be_focused()
     expect(page.get_by_test_id("model-price")).to_have_text(
         "OpenAI · $0.15 in · $0.60 out per 1M tokens")
     page.get_by_test_id("system").fill("You are terse.")
@@ -79,6 +94,11 @@ def test_pick_model_stream_reply_and_cost(upstream_relay: UpstreamRelay, context
     expect(reply).to_contain_text("Hello")
     partial = reply.inner_text()
     expect(page.get_by_test_id("stop")).to_be_enabled()  # still streaming
+    expect(page.get_by_test_id("send")).to_be_hidden()  # Stop takes its place
+    cursor = page.evaluate("""() => {
+        const last = document.querySelector('[data-testid=reply].streaming > :last-child');
+        return last ? getComputedStyle(last, '::after').content : null; }""")
+    assert cursor == '"▍"'  # after the last paragraph's text, inline
     expect(page.get_by_test_id("cost")).to_contain_text("$")
     final = reply.inner_text()
     assert final.startswith(partial.strip()) and len(final) > len(partial)
@@ -97,6 +117,11 @@ def test_pick_model_stream_reply_and_cost(upstream_relay: UpstreamRelay, context
     expect(page.get_by_test_id("cost")).to_have_text(expected)
     meta = page.locator(".msg.assistant .meta").last
     expect(meta).to_contain_text("8 in / 10 out tokens")  # 3 + 5 prompt words, 10 chunks
+    expect(meta.get_by_test_id("cost")).to_have_count(1)  # the cost is under its reply, once
+    # Screen readers are told once that the reply is complete (the stream itself is not live).
+    expect(page.locator("#chat-status")).to_have_text(
+        "Reply complete. gpt-4o-mini · 8 in / 10 out tokens · " + expected + " (tokens × price)")
+    expect(page.get_by_text(expected, exact=True)).to_have_count(1)
 
     page.unroute(CHAT)
     page.get_by_test_id("prompt").fill("And again")
@@ -113,7 +138,7 @@ def test_pick_model_stream_reply_and_cost(upstream_relay: UpstreamRelay, context
     expect(page.get_by_test_id("reply")).to_have_count(1)
     expect(page.locator(".msg.assistant").last.get_by_test_id("reply")).to_have_count(1)
     expect(page.get_by_test_id("system")).to_have_value("You are terse.")
-    expect(page.get_by_test_id("model")).to_have_value("openai:gpt-4o-mini")
+    expect(page.get_by_test_id("model")).to_have_attribute("data-value", "openai:gpt-4o-mini")
     page.get_by_test_id("new-chat").click()
     expect(page.locator(".msg")).to_have_count(0)
 
@@ -125,7 +150,7 @@ def test_stop_aborts_a_long_reply(upstream_relay: UpstreamRelay, context: Browse
     relay = upstream_relay
     token = relay.sign_in(context, "stopper@example.com")
     open_playground(relay, page)
-    page.get_by_test_id("model").select_option("openrouter:openai/gpt-4.1-nano")
+    choose_model(page, "openrouter:openai/gpt-4.1-nano")
     slow_upstream(page, chunks=60, delay_ms=100)
     page.get_by_test_id("prompt").fill("Tell me a very long story")
     page.get_by_test_id("send").click()
@@ -145,7 +170,7 @@ def test_stop_aborts_a_long_reply(upstream_relay: UpstreamRelay, context: Browse
     assert rows[0]["outcome"] == "aborted" and rows[0]["streamed"] is True
     assert page.get_by_test_id("cost").inner_text() == catalog.format_pico(
         catalog.scaled(rows[0]["cost"], 12))
-    assert page.locator("#cost-note").inner_text() == "(estimated by the relay)"
+    expect(page.locator(".msg.assistant .meta .source").last).to_have_text("estimated by the relay")
 
 
 def test_exhausted_budget_is_explained(upstream_relay: UpstreamRelay, context: BrowserContext,
@@ -158,7 +183,7 @@ def test_exhausted_budget_is_explained(upstream_relay: UpstreamRelay, context: B
     relay.sign_in(context, email)
     open_playground(relay, page)
     before = len(chat_requests(relay))
-    page.get_by_test_id("model").select_option("openai:gpt-4.1-nano")
+    choose_model(page, "openai:gpt-4.1-nano")
     page.get_by_test_id("prompt").fill("Am I out of money?")
     page.get_by_test_id("send").click()
     notice = page.get_by_test_id("notice")
@@ -169,7 +194,8 @@ def test_exhausted_budget_is_explained(upstream_relay: UpstreamRelay, context: B
     expect(page.get_by_test_id("prompt")).to_have_value("Am I out of money?")
     expect(page.locator(".msg")).to_have_count(0)
     assert len(chat_requests(relay)) == before
-    expect(page.get_by_test_id("budget-left")).to_contain_text("$0.0000 of $0.0100 left")
+    expect(page.get_by_test_id("budget-left")).to_have_text("$0.00 of $0.01 left")
+    expect(page.locator("#budget-meter.full")).to_have_count(1)
 
 
 def test_expired_token_says_sign_in_again(upstream_relay: UpstreamRelay, context: BrowserContext,
@@ -215,7 +241,7 @@ def test_markdown_code_is_highlighted_copyable_and_safe(
     page.route(CHAT, lambda route: route.fulfill(
         status=200, headers={"content-type": "text/event-stream"}, body=events))
     open_playground(relay, page)
-    page.get_by_test_id("model").select_option("openai:gpt-4o-mini")
+    choose_model(page, "openai:gpt-4o-mini")
     page.get_by_test_id("prompt").fill("Show me code")
     page.get_by_test_id("send").click()
     reply = page.get_by_test_id("reply")
@@ -223,6 +249,7 @@ def test_markdown_code_is_highlighted_copyable_and_safe(
     code = reply.locator("pre code.hljs")
     expect(code).to_contain_text("def add(a, b):")
     expect(code.locator(".hljs-keyword").first).to_have_text("def")
+    expect(reply.locator("pre .codelang")).to_have_text("python")
     expect(reply.locator("img[onerror]")).to_have_count(0)
     assert page.evaluate("window.__xss") is None
     # Chromium reports the handler it saw while DOMPurify parsed the reply (inert, blocked by
@@ -244,19 +271,23 @@ def test_show_code_gives_the_same_request(upstream_relay: UpstreamRelay, context
     relay = upstream_relay
     relay.sign_in(context, "coder@example.com")
     open_playground(relay, page)
-    page.get_by_test_id("model").select_option("openrouter:anthropic/claude-3.5-haiku")
+    choose_model(page, "openrouter:anthropic/claude-3.5-haiku")
     page.get_by_test_id("system").fill("Be brief.")
     page.get_by_test_id("max-tokens").fill("20")
     page.get_by_test_id("prompt").fill("What's 2+2?")
     page.get_by_test_id("show-code").click()
+    expect(page.get_by_test_id("code-panel")).to_be_visible()
     curl = page.get_by_test_id("snippet-code-curl")
     expect(curl).to_contain_text(relay.url + "/openrouter/v1/chat/completions")
     expect(curl).to_contain_text('"model": "anthropic/claude-3.5-haiku"')
     expect(curl).to_contain_text('"max_tokens": 20')
     expect(curl).to_contain_text("What'\"'\"'s 2+2?")  # shell-quoted apostrophe
-    page.get_by_role("tab", name="Python (openai SDK)").click()
+    page.get_by_role("tab", name="Python", exact=True).click()
     python = page.get_by_test_id("snippet-code-python")
     expect(python).to_contain_text(f'base_url="{relay.url}/openrouter/v1"')
     expect(python).to_contain_text('"content": "Be brief."')
-    page.get_by_role("tab", name="JavaScript (fetch)").click()
+    page.get_by_role("tab", name="Python", exact=True).press("ArrowRight")  # tabs by keyboard
+    expect(page.get_by_role("tab", name="JavaScript", exact=True)).to_be_focused()
     expect(page.get_by_test_id("snippet-code-js")).to_contain_text(relay.url + "/aipipe.js")
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("code-panel")).to_be_hidden()

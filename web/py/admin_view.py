@@ -9,9 +9,11 @@ import dates
 
 USER_COLUMNS = (  # (key, heading)
     ("email", "Email"), ("spend", "Spend"), ("limit", "Limit"), ("days", "Window"),
-    ("requests", "Requests"), ("last", "Last request"), ("admin", "Admin"),
+    ("requests", "Requests"), ("last", "Last request (UTC)"), ("admin", "Role"),
 )
 GROUPS = {"provider": "Provider", "model": "Model", "email": "User"}
+NOUNS = {"provider": "provider", "model": "model", "email": "user"}  # for "12 more users"
+TOP_LISTED = 5
 MAX_COST = 1000000
 
 
@@ -52,9 +54,56 @@ def user_row(user) -> list:
         catalog.format_pico(limit),
         str(user.get("days", "")) + " days",
         str(user.get("requests", 0)),
-        dates.timestamp(user.get("last")) if user.get("last") else "never",
-        "yes" if user.get("admin") else "",
+        dates.moment(user.get("last")) if user.get("last") else "never",
+        "admin" if user.get("admin") else "user",
     ]
+
+
+def overview(users, items, daily) -> dict:
+    """The figures at the top of the page: total spend over the chart's days (the per-day costs
+    budgets use), requests in them, users, and how many are at their limit now."""
+    spent = sum(charts.pico(d.get("cost")) for d in daily)
+    requests = sum(int(i.get("requests") or 0) for i in items)
+    over = 0
+    for user in users:
+        limit = charts.pico(user.get("limit"))
+        if limit > 0 and charts.pico(user.get("spend")) >= limit:
+            over += 1
+    return {"spend": catalog.format_pico(spent), "requests": str(requests),
+            "users": str(len(users)), "over": str(over)}
+
+
+def top_users(users, n: int = TOP_LISTED) -> list:
+    """[(email, "$0.25 · 25% of $1.00", bar share)] for the biggest spenders (in their budget
+    window), bars relative to the biggest."""
+    spenders = [u for u in users if charts.pico(u.get("spend")) > 0]
+    spenders = sorted(spenders, key=lambda u: (-charts.pico(u.get("spend")), str(u.get("email"))))
+    top = spenders[:n]
+    most = charts.pico(top[0].get("spend")) if top else 0
+    out = []
+    for user in top:
+        spend, limit = charts.pico(user.get("spend")), charts.pico(user.get("limit"))
+        text = catalog.format_pico(spend)
+        if limit > 0:
+            text += " · " + str((spend * 100 + limit // 2) // limit) + "% of " + \
+                catalog.format_pico(limit)
+        out.append((str(user.get("email", "")), text, spend * 100 // most if most else 0))
+    return out
+
+
+def top_keys(items, n: int = TOP_LISTED) -> list:
+    """/admin/spend items (per day and key) -> [(key, "$0.25 · 12 requests", bar share)] for
+    the biggest keys over all days."""
+    spend, count = {}, {}
+    for item in items:
+        key = str(item.get("key") or "?")
+        spend[key] = spend.get(key, 0) + charts.pico(item.get("cost"))
+        count[key] = count.get(key, 0) + int(item.get("requests") or 0)
+    keys = sorted([k for k in spend if spend[k] > 0], key=lambda k: (-spend[k], k))[:n]
+    most = spend[keys[0]] if keys else 0
+    return [(k, catalog.format_pico(spend[k]) + " · " + str(count[k]) +
+             (" request" if count[k] == 1 else " requests"), spend[k] * 100 // most)
+            for k in keys]
 
 
 def parse_csv(text: str) -> list:
@@ -110,7 +159,8 @@ def group_value(record, group: str) -> str:
 
 
 def chart_rows(records, daily, since: str, today: str, group: str) -> list:
-    """Everyone's spend per day from `since` to `today`, split by provider, model or user.
+    """Everyone's spend per day from `since` to `today`, split by provider, model or user (the
+    biggest by name, the rest as one "N more" series).
 
     records: /admin/spend items (already summed per day and group) or ledger dicts (from the
     export); daily: [{"date", "cost"}], the per-day totals budgets use (/admin/spend's
@@ -119,15 +169,18 @@ def chart_rows(records, daily, since: str, today: str, group: str) -> list:
     window = dates.window(today, span)
     items = [(str(r.get("date", ""))[:10], group_value(r, group), charts.pico(r.get("cost")))
              for r in records]
-    return charts.stacked_rows(charts.day_totals(daily), items, window, group)
+    rows = charts.stacked_rows(charts.day_totals(daily), items, window, group)
+    return charts.top_n(rows, group, NOUNS.get(group, "other"))
 
 
-def chart_spec(records, daily, since: str, today: str, group: str) -> dict:
+def chart_spec(records, daily, since: str, today: str, group: str, theme: str = "light",
+               max_labels: int = 10, width: int = 600) -> dict:
     span = dates.to_days(today) - dates.to_days(since) + 1
     window = dates.window(today, span)
-    title = "Total spend by day (UTC), last " + str(span) + " days"
-    return charts.spend_spec(chart_rows(records, daily, since, today, group), window, group,
-                             title, GROUPS.get(group, group))
+    rows = chart_rows(records, daily, since, today, group)
+    title = GROUPS.get(group, group)
+    return charts.spend_spec(rows, window, group, title, theme, max_labels,
+                             description=charts.summary_text(rows, window, title), width=width)
 
 
 def chart_note(items) -> str:
@@ -136,8 +189,8 @@ def chart_note(items) -> str:
     for item in items:
         count += int(item.get("requests") or 0)
     return (str(count) + (" request" if count == 1 else " requests") + " in the ledger for these "
-            "days; bars total the per-day costs budgets use, \"(other)\" is cost the ledger does "
-            "not itemise (for example a day overwritten by an admin).")
+            "days. Bars total the per-day costs budgets use; \"(other)\" is cost the ledger "
+            "does not explain (for example a day overwritten by an admin).")
 
 
 def looks_like_email(text: str) -> bool:

@@ -134,10 +134,14 @@ def sort_models(models) -> list:
 def search(models, query: str) -> list:
     """Models whose id, name or provider contain every word of `query` (case-insensitive)."""
     words = str(query or "").lower().split()
+    if not words:
+        return list(models)
     found = []
     for model in models:
-        hay = (model["key"] + " " + model["name"] + " " +
-               PROVIDER_NAMES.get(model["provider"], "")).lower()
+        hay = model.get("hay")
+        if hay is None:  # made once per model: a picker searches on every key press
+            hay = model["hay"] = (model["key"] + " " + model["name"] + " " +
+                                  PROVIDER_NAMES.get(model["provider"], "")).lower()
         if all(word in hay for word in words):
             found.append(model)
     return found
@@ -183,8 +187,9 @@ def option_label(model) -> str:
 
 
 def format_pico(pico) -> str:
-    """Pico-dollars -> "$0.0123" / "$0.0000015": 4 decimals, more for tiny amounts so at least
-    two significant digits show (up to 10 decimals)."""
+    """Pico-dollars -> "$0.0123" / "$0.0000015" / "$1.00": up to 4 decimals, more for tiny
+    amounts so at least two significant digits show (up to 10), trailing zeros dropped down to
+    cents. A positive amount too small to show is "<$0.0000000001", never "$0.00"."""
     if pico is None:
         return "—"
     sign = "-" if pico < 0 else ""
@@ -196,8 +201,13 @@ def format_pico(pico) -> str:
         places += 1
     step = 10 ** (12 - places)
     units = (pico + step // 2) // step
+    if units == 0:
+        return sign + "<$0.0000000001"
     whole, frac = divmod(units, 10 ** places)
-    return sign + "$" + str(whole) + "." + (("0" * places) + str(frac))[-places:]
+    digits = (("0" * places) + str(frac))[-places:]
+    while len(digits) > 2 and digits.endswith("0"):
+        digits = digits[:-1]
+    return sign + "$" + str(whole) + "." + digits
 
 
 def reply_cost(model, usage):

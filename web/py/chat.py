@@ -216,24 +216,35 @@ def reply_meta(model_id, usage, cost_text, source, stopped=False) -> dict:
             "cost": cost_text, "source": source, "stopped": bool(stopped)}
 
 
-def meta_text(meta, tokens) -> str:
-    """"gpt-4o-mini · 12 in / 34 out tokens · $0.000012 (computed)"."""
-    parts = [meta.get("model") or "?"]
+def meta_parts(meta, tokens) -> list:
+    """What the line under a reply shows, as (kind, text) pieces: model, tokens, cost, where the
+    cost came from, and "stopped" for a reply cut short."""
+    parts = [("model", meta.get("model") or "?")]
     if meta.get("usage"):
         part = str(tokens["input"]) + " in / " + str(tokens["output"]) + " out tokens"
         if tokens["reasoning"]:
             part += " (" + str(tokens["reasoning"]) + " reasoning)"
         if tokens["cached"]:
             part += ", " + str(tokens["cached"]) + " cached"
-        parts.append(part)
-    cost = meta.get("cost") or "—"
+        parts.append(("tokens", part))
+    parts.append(("cost", meta.get("cost") or "—"))
     source = meta.get("source")
     if source and source != "unknown":
-        cost += " (" + SOURCE_WORDS.get(source, source) + ")"
-    parts.append(cost)
+        parts.append(("source", SOURCE_WORDS.get(source, source)))
     if meta.get("stopped"):
-        parts.append("stopped")
-    return " · ".join(parts)
+        parts.append(("stopped", "stopped"))
+    return parts
+
+
+def meta_text(meta, tokens) -> str:
+    """"gpt-4o-mini · 12 in / 34 out tokens · $0.000012 (tokens × price)" as one line."""
+    out = []
+    for kind, text in meta_parts(meta, tokens):
+        if kind == "source":
+            out[-1] += " (" + text + ")"
+        else:
+            out.append(text)
+    return " · ".join(out)
 
 
 SOURCE_WORDS = {

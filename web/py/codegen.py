@@ -134,6 +134,6 @@ def all_code(base: str, provider: str, path: str, body) -> list:
     base = base.rstrip("/")
     return [
         ("code-curl", "curl", curl(base, path, body)),
-        ("code-python", "Python (openai SDK)", python(base, provider, body)),
-        ("code-js", "JavaScript (fetch)", javascript(base, path, body)),
+        ("code-python", "Python", python(base, provider, body)),
+        ("code-js", "JavaScript", javascript(base, path, body)),
     ]

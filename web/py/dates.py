@@ -85,3 +85,11 @@ def timestamp(ts) -> str:
     if len(text) >= 19 and text[10] == "T":
         return text[:10] + " " + text[11:19] + " UTC"
     return text
+
+
+def moment(ts) -> str:
+    """The relay's "2026-01-31T12:34:56.789012Z" -> "Jan 31, 12:34:56" (UTC); other text as is."""
+    text = str(ts or "")
+    if len(text) >= 19 and text[10] == "T" and is_date(text[:10]):
+        return short(text[:10]) + ", " + text[11:19]
+    return text

@@ -111,10 +111,10 @@ def show_account(profile, usage=None) -> None:
 
 def show_usage(usage) -> None:
     summary = money.spend_summary(usage)
+    kit.note_usage(state["profile"], usage)
+    kit.set_text("budget-left", summary["remaining"] + " left")
     kit.set_text("usage-summary", summary["text"])
-    bar = kit.node("meter-bar")
-    bar.style.width = str(summary["percent"]) + "%"
-    kit.node("meter").classList.toggle("full", summary["exhausted"])
+    kit.show_meter("meter", summary["percent"], summary["exhausted"], summary["spent"] != "$0.00")
 
 
 async def refresh_usage(profile) -> None:
@@ -228,6 +228,7 @@ async def main() -> None:
     kit.on("signout", "click", sign_out)
     kit.on("copy-token", "click", lambda _event: copy_token())
     profile = kit.load_profile()
+    kit.start_header(profile)
     if profile is None:
         show_signin()
     else:

@@ -52,6 +52,19 @@ def format_usd(micros: int, places: int = 4) -> str:
     return f"{sign}${whole}.{digits}"
 
 
+def friendly_usd(micros: int, floor: bool = False) -> str:
+    """Integer micro-dollars -> "$1.00", "$0.075", "$0.0012", "$0.000004": cents at least, up to
+    4 decimals (6 for sub-cent amounts that would show as zero), no "$1.0000". `floor` rounds
+    down instead of half up: what is left of a budget is never overstated ($0.9999, not $1.00)."""
+    places = 4 if abs(micros) >= 100 else 6
+    if floor and places == 4 and micros > 0:
+        micros -= micros % 100
+    text = format_usd(micros, places)
+    while len(text) - text.index(".") > 3 and text.endswith("0"):
+        text = text[:-1]
+    return text
+
+
 def usd(value, places: int = 4) -> str:
     """Any amount the relay sends -> display text; "—" when it is missing or unreadable."""
     try:
@@ -90,13 +103,13 @@ def spend_summary(usage) -> dict:
     fraction = 1.0 if limit <= 0 else min(1.0, spent / limit)
     exhausted = spent >= limit
     window = plural(days, "day")
-    text = format_usd(spent) + " of " + format_usd(limit) + " used in the last " + window
+    text = friendly_usd(spent) + " of " + friendly_usd(limit) + " used in the last " + window
     if exhausted:
         text += " — budget used up; it frees up as older days leave the window"
     return {
-        "spent": format_usd(spent),
-        "limit": format_usd(limit),
-        "remaining": format_usd(remaining),
+        "spent": friendly_usd(spent),
+        "limit": friendly_usd(limit),
+        "remaining": friendly_usd(remaining, floor=True),
         "percent": int(fraction * 100 + 0.5),
         "days": days,
         "exhausted": exhausted,

@@ -8,6 +8,7 @@ import asyncio
 import json
 
 import js
+import markup
 import session
 from pyscript import fetch
 from pyscript.ffi import create_proxy
@@ -38,6 +39,12 @@ def node(id_or_testid):
 def all_nodes(selector):
     """querySelectorAll as a Python list (index access works the same in both interpreters)."""
     found = document.querySelectorAll(selector)
+    return [found.item(i) for i in range(int(found.length))]
+
+
+def all_nodes_in(element, selector):
+    """element.querySelectorAll as a Python list."""
+    found = element.querySelectorAll(selector)
     return [found.item(i) for i in range(int(found.length))]
 
 
@@ -116,9 +123,89 @@ async def request_json(url, method="GET", body=None, token=None):
     return int(response.status), data
 
 
+THEME_KEY = "aipipe-theme"  # "light" / "dark" once the user picks one (web/static/boot.js reads it)
+ADMIN_KEY = "aipipe-admin"  # the email last seen to be an admin: the Admin link shows at once
+_theme_listeners = []
+
+
 def show_who(profile) -> None:
-    """The header's "signed in as" corner, on every page."""
-    set_text("who", profile.get("email", "") if profile else "")
+    """The header's account corner, on every page: the signed-in email (a link to the account
+    page) or "Sign in". boot.js showed the stored state before Python started."""
+    email = profile.get("email", "") if profile else ""
+    root = document.documentElement
+    root.dataset.auth = "in" if email else "out"
+    set_text("who", email)
+    set_text("avatar", email[:1].upper())
+    account = node("account-link")
+    if account:
+        account.title = email
+    if not email:
+        set_admin("", False)
+
+
+def set_admin(email, admin) -> None:
+    """Show or hide the header's Admin link, and remember it for the next page's first paint."""
+    root = document.documentElement
+    if admin and email:
+        root.dataset.admin = "yes"
+        window.localStorage.setItem(ADMIN_KEY, email)
+    else:
+        root.removeAttribute("data-admin")
+        window.localStorage.removeItem(ADMIN_KEY)
+
+
+def note_usage(profile, usage) -> None:
+    """A /usage answer says whether this user is an admin (the header's Admin link)."""
+    if profile and isinstance(usage, dict):
+        set_admin(profile.get("email", ""), bool(usage.get("admin")))
+
+
+def theme() -> str:
+    return "dark" if str(document.documentElement.dataset.theme) == "dark" else "light"
+
+
+def on_theme(callback) -> None:
+    """Call `callback(theme)` after the user switches between light and dark (charts redraw)."""
+    _theme_listeners.append(callback)
+
+
+def _sync_theme_button() -> None:
+    button = node("theme-toggle")
+    if button:
+        button.setAttribute("aria-pressed", "true" if theme() == "dark" else "false")
+
+
+def _toggle_theme(_event) -> None:
+    chosen = "light" if theme() == "dark" else "dark"
+    document.documentElement.dataset.theme = chosen
+    window.localStorage.setItem(THEME_KEY, chosen)
+    _sync_theme_button()
+    for callback in _theme_listeners:
+        result = callback(chosen)
+        if result is not None and hasattr(result, "send"):
+            spawn(result)
+
+
+def start_header(profile) -> None:
+    """Every page's first call: the account corner and the theme switch."""
+    show_who(profile)
+    _sync_theme_button()
+    on("theme-toggle", "click", _toggle_theme)
+
+
+def show_meter(id_or_testid, percent, exhausted=False, some=False) -> None:
+    """A budget bar (role="meter"): its fill, its value for screen readers, and its colour
+    (a sliver once anything is spent, amber past 80%, red when used up)."""
+    meter = node(id_or_testid)
+    if not meter:
+        return
+    percent = max(0, min(100, int(percent)))
+    meter.firstElementChild.style.width = str(percent) + "%"
+    meter.setAttribute("aria-valuenow", str(percent))
+    meter.setAttribute("aria-valuetext", str(percent) + "% used")
+    meter.classList.toggle("some", bool(some))
+    meter.classList.toggle("high", percent >= 80 and not exhausted)
+    meter.classList.toggle("full", bool(exhausted))
 
 
 def make(tag, text=None, **attrs):
@@ -139,49 +226,62 @@ async def copy_text(text) -> bool:
     return True
 
 
-def render_snippets(container_id, items) -> None:
-    """Tabs of code snippets [(id, title, code)], each with a copy button."""
+def render_snippets(container_id, items, label="Examples") -> None:
+    """Tabs of code snippets [(id, title, code)] with one Copy button (markup.code_box)."""
     container = node(container_id)
     if not container:
         return
-    container.innerHTML = ""
-    tabs = make("div", None, role="tablist", **{"class": "tabs"})
-    container.appendChild(tabs)
-    panes = []
-    for index, (key, title, code) in enumerate(items):
-        tab = make("button", title, role="tab", data_snippet=key, type="button")
-        tab.setAttribute("aria-selected", "true" if index == 0 else "false")
-        tabs.appendChild(tab)
-        pane = make("div", None, data_testid="snippet-" + key, **{"class": "snippet"})
-        pane.hidden = index != 0
-        pre = make("pre")
-        pre.appendChild(make("code", code))
-        pane.appendChild(pre)
-        copy = make("button", "Copy", type="button", **{"class": "copy secondary"})
-        pane.appendChild(copy)
-        container.appendChild(pane)
-        panes.append((tab, pane))
-        _wire_copy(copy, code)
-    for tab, pane in panes:
-        _wire_tab(tab, pane, panes)
+    container.innerHTML = markup.code_box(container_id, items, label)
+    tabs = all_nodes("#" + container_id + ' [role="tab"]')
+    panes = all_nodes("#" + container_id + ' [role="tabpanel"]')
+
+    def select(index, focus=False):
+        for i, tab in enumerate(tabs):
+            tab.setAttribute("aria-selected", "true" if i == index else "false")
+            tab.setAttribute("tabindex", "0" if i == index else "-1")
+            panes[i].hidden = i != index
+        if focus:
+            tabs[index].focus()
+
+    def current():
+        for i, tab in enumerate(tabs):
+            if str(tab.getAttribute("aria-selected")) == "true":
+                return i
+        return 0
+
+    def clicked(event):
+        tab = event.target.closest('[role="tab"]')
+        if tab:
+            select(_index_of(tabs, tab))
+
+    def keyed(event):
+        index = markup.next_tab(current(), len(tabs), str(event.key))
+        if index != current():
+            event.preventDefault()
+            select(index, True)
+
+    bar = container.querySelector('[role="tablist"]')
+    bar.addEventListener("click", create_proxy(clicked))
+    bar.addEventListener("keydown", create_proxy(keyed))
+    copy = container.querySelector("button.copy")
+    wire_copy(copy, lambda: items[current()][2])
 
 
-def _wire_tab(tab, pane, panes) -> None:
-    def select(_event):
-        for other_tab, other_pane in panes:
-            other_tab.setAttribute("aria-selected", "false")
-            other_pane.hidden = True
-        tab.setAttribute("aria-selected", "true")
-        pane.hidden = False
-
-    tab.addEventListener("click", create_proxy(select))
+def _index_of(elements, element) -> int:
+    for i, other in enumerate(elements):
+        if other.isSameNode(element):
+            return i
+    return 0
 
 
-def _wire_copy(button, code) -> None:
+def wire_copy(button, text_of) -> None:
+    """A Copy button: copies `text_of()`, then says so for a moment."""
     async def copy():
-        button.textContent = "Copied" if await copy_text(code) else "Select and copy"
+        done = await copy_text(text_of())
+        button.textContent = "Copied" if done else "Select and copy"
+        button.classList.toggle("done", done)
+        await asyncio.sleep(1.6)
+        button.textContent = "Copy"
+        button.classList.remove("done")
 
-    def listener(_event):
-        spawn(copy())
-
-    button.addEventListener("click", create_proxy(listener))
+    button.addEventListener("click", create_proxy(lambda _event: spawn(copy())))

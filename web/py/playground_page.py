@@ -1,7 +1,9 @@
-"""/playground: pick a model (searchable, priced), chat with it (streamed, multi-turn, system
-prompt, temperature, max tokens, stop), see each reply's tokens and cost, get the request as
-code. The conversation lives in localStorage, so a reload keeps it. Logic: catalog, chat,
-codegen (pure, tested under CPython); this file only wires the page."""
+"""/playground: a chat that fills the window. Pick a model (a searchable list grouped by
+provider, with prices), chat with it (streamed Markdown, multi-turn, system prompt, temperature,
+max tokens, Stop), see each reply's tokens and cost under it and the budget left under the
+composer, get the request as code. The conversation lives in localStorage, so a reload keeps
+it. Logic: catalog, chat, picker, codegen (pure, tested under CPython); this file wires the page.
+"""
 
 import asyncio
 
@@ -13,14 +15,18 @@ import codegen
 import js
 import money
 import pagekit as kit
+import pickerview
 import richtext
 import session
+import settingspanel as settings
+from pyscript.ffi import create_proxy
 
-RENDER_EVERY_MS = 60  # re-render the streaming Markdown at most this often
+RENDER_EVERY_MS = 80  # re-render the streaming Markdown at most this often
 ESTIMATE_POLLS = 8  # after Stop: look up the relay's recorded estimate this many times
 
+config = kit.config()
 state = chat.load_state(js.window.localStorage.getItem(chat.STORAGE_KEY))
-page = {"profile": None, "models": [], "stream": None, "busy": False}
+page = {"profile": None, "stream": None, "busy": False}
 
 
 def save() -> None:
@@ -37,6 +43,7 @@ def notice(text, href="", link="", kind="other") -> None:
         anchor.textContent = link
     box = kit.node("notice")
     box.dataset.kind = kind
+    box.className = "notice " + ("warn-box" if kind in ("budget", "rate") else "error-box")
     box.hidden = False
 
 
@@ -50,12 +57,21 @@ def show_failure(status, data) -> None:
 
 
 # -- models ----------------------------------------------------------------------------------
+async def _skipped():
+    return None, None
+
+
+def _models_of(provider, token):
+    """The provider's model list, asked only when this relay has that provider (no 503s)."""
+    offered = config.get("providers")
+    if offered is not None and provider not in offered:
+        return _skipped()
+    return kit.request_json("/" + provider + "/v1/models", token=token)
+
+
 async def load_models(token) -> None:
-    found = await asyncio.gather(
-        kit.request_json("/prices"),
-        kit.request_json("/openai/v1/models", token=token),
-        kit.request_json("/openrouter/v1/models", token=token),
-    )
+    found = await asyncio.gather(kit.request_json("/prices"), _models_of("openai", token),
+                                 _models_of("openrouter", token))
     (_p, prices), (o_status, openai), (r_status, openrouter) = found
     prices = prices if isinstance(prices, dict) else {}
     if o_status == 401 or r_status == 401:
@@ -63,79 +79,46 @@ async def load_models(token) -> None:
     elif o_status == 429 or r_status == 429:  # the relay refuses even model lists when spent
         show_failure(429, openai if o_status == 429 else openrouter)
     models = []
-    if o_status == 200:  # a provider without a key answers 503: skip it
+    if o_status == 200:
         models += catalog.openai_models(openai, prices)
     elif o_status == 429:  # still show what could be used: the relay's priced models
         models += catalog.openai_models(catalog.price_listing(prices, "openai"), prices)
     if r_status == 200:
         models += catalog.openrouter_models(openrouter)
-    page["models"] = models
     if not models and o_status != 401:
         notice("No models are available: this AI Pipe has no provider keys configured.")
-    fill_models()
+    pickerview.set_models(models, state["model"])
+    show_price(pickerview.selected())
 
 
-def fill_models() -> None:
-    select = kit.node("model")
-    query = str(kit.node("model-search").value)
-    shown = catalog.search(page["models"], query)
-    select.innerHTML = ""
-    groups = {}
-    for model in shown:
-        group = groups.get(model["provider"])
-        if group is None:
-            group = kit.make("optgroup", None, label=catalog.PROVIDER_NAMES.get(
-                model["provider"], model["provider"]))
-            groups[model["provider"]] = group
-            select.appendChild(group)
-        option = kit.make("option", catalog.option_label(model), value=model["key"],
-                          title=model["name"])
-        group.appendChild(option)
-    keys = [m["key"] for m in shown]
-    if state["model"] in keys:
-        select.value = state["model"]
-    elif shown:
-        select.value = shown[0]["key"]
-    total = len(page["models"])
-    kit.set_text("model-count", str(len(shown)) + " of " + money.plural(total, "model") +
-                 (" match" if query.strip() else ""))
-    show_price()
-
-
-def selected_model():
-    return catalog.find(page["models"], str(kit.node("model").value))
-
-
-def show_price() -> None:
-    model = selected_model()
+def show_price(model) -> None:
     if model is None:
         kit.set_text("model-price", "")
         return
-    text = catalog.PROVIDER_NAMES.get(model["provider"], "") + " · " + catalog.price_text(model)
-    kit.set_text("model-price", text)
+    kit.set_text("model-price", catalog.PROVIDER_NAMES.get(model["provider"], "") + " · " +
+                 catalog.price_text(model))
 
 
-def on_model_change(_event) -> None:
-    model = selected_model()
+def on_model_chosen(model) -> None:
     if model:
         state["model"] = model["key"]
         save()
-    show_price()
+    show_price(model)
     refresh_code()
+    kit.node("prompt").focus()
 
 
 # -- the conversation -----------------------------------------------------------------------
 def render_history() -> None:
     latest = None
     for message in state["messages"]:
-        _article, content, line = chatview.message_element(
+        _article, bubble, line = chatview.message_element(
             message["role"], message["content"], message.get("meta"))
         if message["role"] == "assistant":
-            latest = (content, line, message.get("meta") or {})
+            latest = (bubble, line)
     if latest:
         chatview.mark_latest(latest[0], latest[1])
-        kit.set_text("cost", latest[2].get("cost") or "—")
-    chatview.scroll_down()
+    chatview.scroll_down(force=True)
 
 
 def new_chat(_event) -> None:
@@ -146,16 +129,22 @@ def new_chat(_event) -> None:
     for element in kit.all_nodes("#messages article"):
         element.remove()
     kit.show("empty")
-    kit.set_text("cost", "—")
-    kit.set_text("cost-note", "")
     clear_notice()
     refresh_code()
+    kit.node("prompt").focus()
 
 
 def set_busy(busy) -> None:
     page["busy"] = busy
-    kit.node("send").disabled = busy
-    kit.node("stop").disabled = not busy
+    send_button, stop_button = kit.node("send"), kit.node("stop")
+    send_button.disabled = busy
+    send_button.hidden = busy
+    stop_button.disabled = not busy
+    stop_button.hidden = not busy
+    if busy:
+        stop_button.focus()
+    else:
+        kit.node("prompt").focus()
 
 
 def on_setting(_event) -> None:
@@ -180,7 +169,7 @@ def on_submit(event) -> None:
 
 def current_request(prompt=None, for_code=False):
     """(model, body pairs, error) for the conversation so far plus `prompt`."""
-    model = selected_model()
+    model = pickerview.selected()
     if model is None:
         return None, None, "Pick a model first."
     temp, limit, error = chat.parse_settings(kit.node("temperature").value,
@@ -201,26 +190,25 @@ async def send() -> None:
         notice(error)
         return
     clear_notice()
+    kit.set_text("chat-status", "Waiting for the reply…")
     state["messages"].append({"role": "user", "content": prompt, "meta": {}})
     kit.node("prompt").value = ""
-    user_article, _c, _l = chatview.message_element("user", prompt)
-    article, content, line = chatview.message_element("assistant", "")
-    content.classList.add("streaming")
-    chatview.mark_latest(content, line)
-    kit.set_text("cost", "…")
-    kit.set_text("cost-note", "")
-    chatview.scroll_down()
+    user_article, _b, _l = chatview.message_element("user", prompt)
+    article, bubble, line = chatview.message_element("assistant", "")
+    bubble.classList.add("streaming")
+    chatview.mark_latest(bubble, line)
+    chatview.scroll_down(force=True)
     set_busy(True)
     started = str(js.Date.new().toISOString())[:19]
     try:
-        await stream_reply(model, body, prompt, user_article, article, content, line, started)
+        await stream_reply(model, body, prompt, user_article, article, bubble, line, started)
     finally:
         set_busy(False)
         page["stream"] = None
         refresh_code()
 
 
-async def stream_reply(model, body, prompt, user_article, article, content, line, started):
+async def stream_reply(model, body, prompt, user_article, article, bubble, line, started):
     stream = chatstream.ChatStream()
     page["stream"] = stream
     status, data = await stream.open(catalog.CHAT_PATHS[model["provider"]],
@@ -232,17 +220,18 @@ async def stream_reply(model, body, prompt, user_article, article, content, line
         return
 
     def progress(reply):
-        richtext.render(content, reply.text, final=False)
-        chatview.scroll_down()
+        if reply.text:
+            richtext.render(bubble, reply.text, final=False)
+            chatview.scroll_down()
 
     reply, stopped, failure = await stream.read(progress, RENDER_EVERY_MS)
-    finish(model, reply, stopped, failure, content, line, started)
+    finish(model, reply, stopped, failure, bubble, line, started)
     kit.spawn(show_budget(page["profile"]["token"]))
 
 
-def finish(model, reply, stopped, failure, content, line, started) -> None:
-    content.classList.remove("streaming")
-    richtext.render(content, reply.text)
+def finish(model, reply, stopped, failure, bubble, line, started) -> None:
+    bubble.classList.remove("streaming")
+    richtext.render(bubble, reply.text)
     if reply.usage:
         pico, source = catalog.reply_cost(model, reply.usage)
         cost = catalog.format_pico(pico)
@@ -253,24 +242,24 @@ def finish(model, reply, stopped, failure, content, line, started) -> None:
     meta = chat.reply_meta(model["id"], reply.usage, cost, source, stopped)
     state["messages"].append({"role": "assistant", "content": reply.text, "meta": meta})
     save()
-    line.textContent = chat.meta_text(meta, catalog.usage_tokens(reply.usage))
-    kit.set_text("cost", cost)
-    kit.set_text("cost-note", "(" + chat.SOURCE_WORDS.get(source, "") + ")"
-                 if source in chat.SOURCE_WORDS else "")
+    chatview.show_meta(line, meta)
+    # Screen readers hear that the reply is complete once, not every streamed word.
+    kit.set_text("chat-status", ("Reply stopped. " if stopped else "Reply complete. ") +
+                 chat.meta_text(meta, catalog.usage_tokens(reply.usage)))
     if reply.error or failure:
         notice("The reply broke off: " + (reply.error or failure) + ". Send again to retry.")
     if stopped:
-        kit.spawn(recorded_cost(model, meta, line, started))
+        kit.spawn(recorded_cost(meta, line, started))
     chatview.scroll_down()
 
 
-async def recorded_cost(model, meta, line, started) -> None:
+async def recorded_cost(meta, line, started) -> None:
     """A stopped stream reports no usage: show the estimate the relay recorded for it."""
     for _ in range(ESTIMATE_POLLS):
         await asyncio.sleep(0.4)
         code, data = await kit.request_json("/usage/requests?limit=5",
                                             token=page["profile"]["token"])
-        row = chat.recorded_row(data if code == 200 else None, model["id"], started)
+        row = chat.recorded_row(data if code == 200 else None, meta["model"], started)
         if row is not None:
             meta["cost"] = catalog.format_pico(catalog.scaled(row.get("cost"), 12))
             meta["source"] = row.get("cost_source") or "estimated"
@@ -278,11 +267,7 @@ async def recorded_cost(model, meta, line, started) -> None:
     else:
         meta["cost"], meta["source"] = "—", "unknown"
     save()
-    line.textContent = chat.meta_text(meta, catalog.usage_tokens(meta.get("usage")))
-    if state["messages"] and state["messages"][-1].get("meta") is meta:
-        kit.set_text("cost", meta["cost"])
-        kit.set_text("cost-note", "(" + chat.SOURCE_WORDS.get(meta["source"], "") + ")"
-                     if meta["source"] in chat.SOURCE_WORDS else "")
+    chatview.show_meta(line, meta)
 
 
 def undo_turn(prompt, user_article, article) -> None:
@@ -293,9 +278,13 @@ def undo_turn(prompt, user_article, article) -> None:
     user_article.remove()
     article.remove()
     kit.node("prompt").value = prompt
-    kit.set_text("cost", "—")
     if not state["messages"]:
         kit.show("empty")
+    else:  # the previous reply is the latest again
+        bubbles = kit.all_nodes(".msg.assistant .bubble")
+        if bubbles:
+            last = bubbles[-1]
+            chatview.mark_latest(last, last.parentElement.querySelector(".meta"))
 
 
 def stop(_event) -> None:
@@ -303,16 +292,33 @@ def stop(_event) -> None:
         page["stream"].stop()
 
 
-# -- show code -------------------------------------------------------------------------------
-def toggle_code(_event) -> None:
-    panel = kit.node("code-panel")
-    panel.hidden = not panel.hidden
-    kit.node("show-code").setAttribute("aria-expanded", "false" if panel.hidden else "true")
+def suggestion(event) -> None:
+    button = event.target.closest("[data-prompt]")
+    if button:
+        prompt = kit.node("prompt")
+        prompt.value = str(button.dataset.prompt)
+        prompt.focus()
+        refresh_code()
+
+
+# -- keys and the code dialog ---------------------------------------------------------------
+def on_key(event) -> None:
+    key = str(event.key)
+    if key == "Escape" and settings.narrow() and settings.is_open() and not pickerview.is_open():
+        settings.set_open(False)
+        kit.node("settings-toggle").focus()
+    elif key.lower() == "k" and (event.ctrlKey or event.metaKey):
+        event.preventDefault()
+        pickerview.open_list()
+
+
+def show_code(_event) -> None:
+    kit.node("code-panel").showModal()
     refresh_code()
 
 
 def refresh_code() -> None:
-    if kit.node("code-panel").hidden:
+    if not kit.node("code-panel").open:
         return
     prompt = str(kit.node("prompt").value).strip()
     model, body, error = current_request(prompt, for_code=True)
@@ -320,8 +326,8 @@ def refresh_code() -> None:
         kit.set_text("code-snippets", error)
         return
     path = catalog.CHAT_PATHS[model["provider"]]
-    kit.render_snippets("code-snippets",
-                        codegen.all_code(kit.origin(), model["provider"], path, body))
+    kit.render_snippets("code-snippets", codegen.all_code(kit.origin(), model["provider"], path,
+                                                          body), "Languages")
     kit.node("open-scratchpad").href = codegen.scratchpad_link(body)
 
 
@@ -336,17 +342,36 @@ def clean_address() -> None:
 async def show_budget(token) -> None:
     code, data = await kit.request_json("/usage", token=token)
     if code == 200 and isinstance(data, dict):
+        kit.note_usage(page["profile"], data)
         summary = money.spend_summary(data)
-        kit.set_text("budget-left", summary["remaining"] + " of " + summary["limit"] +
-                     " left (" + money.plural(summary["days"], "day") + " window)")
+        kit.set_text("budget-left", summary["remaining"] + " of " + summary["limit"] + " left")
+        kit.show_meter("budget-meter", summary["percent"], summary["exhausted"],
+                       summary["spent"] != "$0.00")
     elif code == 401:
+        kit.set_text("budget-left", "Signed out")
         show_failure(code, data)
+
+
+def wire() -> None:
+    pickerview.start(on_model_chosen)
+    kit.on("composer", "submit", on_submit)
+    kit.on("prompt", "keydown", on_prompt_key)
+    kit.on("prompt", "input", lambda _e: refresh_code())
+    kit.on("stop", "click", stop)
+    kit.on("new-chat", "click", new_chat)
+    kit.on("show-code", "click", show_code)
+    kit.on("code-close", "click", lambda _e: kit.node("code-panel").close())
+    settings.start()
+    kit.on("suggestions", "click", suggestion)
+    for name in ("system", "temperature", "max-tokens"):
+        kit.on(name, "input", on_setting)
+    js.document.addEventListener("keydown", create_proxy(on_key))
 
 
 async def main() -> None:
     clean_address()
     profile = kit.load_profile()
-    kit.show_who(profile)
+    kit.start_header(profile)
     if profile is None:
         kit.show("signin-needed")
         kit.hide("play")
@@ -357,16 +382,7 @@ async def main() -> None:
     kit.node("temperature").value = state["temperature"]
     kit.node("max-tokens").value = state["max_tokens"]
     render_history()
-    kit.on("model-search", "input", lambda _e: fill_models())
-    kit.on("model", "change", on_model_change)
-    kit.on("composer", "submit", on_submit)
-    kit.on("prompt", "keydown", on_prompt_key)
-    kit.on("prompt", "input", lambda _e: refresh_code())
-    kit.on("stop", "click", stop)
-    kit.on("new-chat", "click", new_chat)
-    kit.on("show-code", "click", toggle_code)
-    for name in ("system", "temperature", "max-tokens"):
-        kit.on(name, "input", on_setting)
+    wire()
     try:
         await asyncio.gather(load_models(profile["token"]), show_budget(profile["token"]))
     finally:

@@ -120,7 +120,7 @@ def js_fetch(base: str, target: Target) -> str:
 
 
 def all_snippets(base: str, token: str = TOKEN_PLACEHOLDER, demo_model=None):
-    """[(id, title, code)] in the order the pages show them."""
+    """[(id, title, code)] in the order the pages show them (short titles: they are tabs)."""
     base = base.rstrip("/")
     if demo_model:
         openai = openrouter = Target("openai", demo_model)
@@ -128,8 +128,8 @@ def all_snippets(base: str, token: str = TOKEN_PLACEHOLDER, demo_model=None):
         openai, openrouter = Target("openai", OPENAI_MODEL), Target("openrouter", OPENROUTER_MODEL)
     return [
         ("curl", "curl", curl(base, token, openai)),
-        ("python", "Python (openai SDK)", python_openai(base, token, openai)),
+        ("python", "Python", python_openai(base, token, openai)),
         ("notebook", "Notebook", notebook(base, openai)),
-        ("llm", "llm (command line)", llm_cli(base, token, openrouter)),
-        ("js", "JavaScript in a web page (aipipe.js)", js_fetch(base, openrouter)),
+        ("llm", "llm", llm_cli(base, token, openrouter)),
+        ("js", "Web page", js_fetch(base, openrouter)),
     ]

@@ -44,49 +44,69 @@ def frees_up(usage, today: str) -> dict:
             freed += totals[day]
             if spent - freed < limit:
                 back = dates.add_days(day, days)
-                return {"text": "Your budget is used up. It frees up on " + back +
+                return {"text": "Your budget is used up. It frees up on " + dates.short(back) +
                         " (UTC), when the " + catalog.format_pico(freed) +
-                        " spent up to " + dates.short(day) + " leaves the " + window +
-                        " window.", "date": back}
+                        " spent up to " + dates.short(day) + " leaves the " + str(days) +
+                        "-day window.", "date": back}
     oldest = spent_days[0]
     back = dates.add_days(oldest, days)
     return {"text": catalog.format_pico(limit - spent) + " left. The " +
             catalog.format_pico(totals[oldest]) + " spent on " + dates.short(oldest) +
-            " frees up on " + back + " (UTC).", "date": back}
+            " frees up on " + dates.short(back) + " (UTC).", "date": back}
 
 
 def summary(usage) -> dict:
-    """Spend, limit and remaining as text (small amounts keep their significant digits), the
-    share used and whether the budget is used up."""
+    """Spend, limit and remaining as text (small amounts keep their significant digits; what is
+    left is rounded down, never overstated), the share used and whether the budget is used up."""
     spent, limit = charts.pico(usage.get("cost")), charts.pico(usage.get("limit"))
     days = int(usage.get("days") or 1)
+    left = limit - spent if limit > spent else 0
+    if left >= 10 ** 8:  # shown with 4 decimals: round down to them
+        left -= left % 10 ** 8
     return {
         "spent": catalog.format_pico(spent),
         "limit": catalog.format_pico(limit),
-        "remaining": catalog.format_pico(limit - spent if limit > spent else 0),
+        "remaining": catalog.format_pico(left),
         "percent": 100 if limit <= 0 else min(100, (spent * 100 + limit // 2) // limit),
         "days": days,
         "exhausted": spent >= limit,
+        "some": spent > 0,
     }
 
 
 def chart_rows(usage, requests, today: str) -> list:
-    """Rows {"date", "model", "cost"} over the budget window: the per-day totals of /usage,
-    split by model as far as the recent requests explain them."""
+    """Rows {"date", "model", "pico", "cost"} over the budget window: the per-day totals of
+    /usage, split by model as far as the recent requests explain them, the top models by name."""
     window = window_of(usage, today)
     items = [(r.get("date", "")[:10], r.get("model") or "?", charts.pico(r.get("cost")))
              for r in requests if isinstance(r, dict)]
-    return charts.stacked_rows(charts.day_totals(usage.get("usage")), items, window, "model")
+    rows = charts.stacked_rows(charts.day_totals(usage.get("usage")), items, window, "model")
+    return charts.top_n(rows, "model", "model")
 
 
-def chart_spec(usage, requests, today: str) -> dict:
+def chart_spec(usage, requests, today: str, theme: str = "light", max_labels: int = 10,
+               width: int = 600) -> dict:
     window = window_of(usage, today)
-    return charts.spend_spec(chart_rows(usage, requests, today), window, "model",
-                             "Spend by day (UTC), last " + money.plural(len(window), "day"),
-                             "Model")
+    rows = chart_rows(usage, requests, today)
+    return charts.spend_spec(rows, window, "model", "Model", theme, max_labels,
+                             description=charts.summary_text(rows, window, "model"), width=width)
 
 
-COLUMNS = ("Time", "Model", "Tokens in / out", "Cost", "Cost source", "Result", "Latency")
+COLUMNS = ("Time (UTC)", "Model", "Tokens in / out", "Cost", "Cost source", "Result", "Latency")
+NUMERIC_COLUMNS = (3, 6)
+
+
+def is_model_list(item) -> bool:
+    """A free call listing models (the playground makes one on every visit)."""
+    return str(item.get("path") or "").endswith("/models") and not charts.pico(item.get("cost"))
+
+
+def visible_requests(items, show_free: bool) -> tuple:
+    """(requests to list, how many free model-list calls are left out)."""
+    if show_free:
+        return list(items), 0
+    kept = [i for i in items if not is_model_list(i)]
+    return kept, len(items) - len(kept)
 
 
 def request_row(item) -> list:
@@ -106,7 +126,7 @@ def request_row(item) -> list:
     if item.get("provider"):
         model += " (" + str(item["provider"]) + ")"
     return [
-        dates.timestamp(item.get("ts")),
+        dates.moment(item.get("ts")),
         model,
         tokens,
         catalog.format_pico(charts.pico(item.get("cost"))),
@@ -114,3 +134,18 @@ def request_row(item) -> list:
         result.strip(),
         (str(int(latency + 0.5)) + " ms") if isinstance(latency, (int, float)) else "",
     ]
+
+
+def request_count(items, usage, today: str) -> int:
+    """Calls in the budget window, not counting free model lists."""
+    window = set(window_of(usage, today))
+    return len([i for i in items if isinstance(i, dict) and str(i.get("date", ""))[:10] in window
+                and not is_model_list(i)])
+
+
+def chart_note(rows) -> str:
+    """Under the chart, only when needed: what "(other)" is."""
+    if any(row["model"] == charts.OTHER for row in rows):
+        return ("(other) is cost your recent requests do not itemise: older requests, or a day "
+                "an admin corrected.")
+    return ""
