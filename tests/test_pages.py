@@ -192,7 +192,7 @@ def test_header_marks_the_current_page_and_has_an_account_corner(tmp_path: Path,
     else:
         assert len(current) == 1 and f'href="{spec.path}"' in current[0]
     links = re.findall(r'<nav class="links"[^>]*>(.*?)</nav>', header)[0]
-    assert re.findall(r'>([^<]+)</a>', links) == ["Playground", "Usage", "Admin"]
+    assert re.findall(r'>([^<]+)</a>', links) == ["Playground", "Scratchpad", "Usage", "Admin"]
     assert re.search(r'<a href="/admin"[^>]* class="admin-only">Admin</a>', links)
     assert 'data-testid="who"' in header and ">Sign in</span>" in header
     assert 'id="theme-toggle"' in header and 'aria-pressed="false"' in header
