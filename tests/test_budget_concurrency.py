@@ -246,3 +246,26 @@ def test_several_replies_share_the_output_cap(tmp_path, make_client, upstream) -
     assert sent["n"] == 8 and sent["max_completion_tokens"] == 3332 // 8
     bad = client.post("/openai/v1/chat/completions", json={**body, "n": "8"}, headers=auth(tok))
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_n"
+
+
+def test_the_rate_window_slides_a_minute() -> None:
+    """rpm = 3: the fourth call inside a minute is refused with the seconds until the oldest
+    call leaves the window; once it has, one more call passes, and only one."""
+    from relay.costing.budget import RateWindows
+    from relay.errors import RateLimited
+    from relay.policy import Budget
+
+    now = [1000.0]
+    windows, budget = RateWindows(clock=lambda: now[0]), Budget(limit=Decimal(1), days=1, rpm=3)
+    for step in (0, 10, 20):
+        now[0] = 1000.0 + step
+        windows.check("a@x.org", budget)
+    now[0] = 1030.0
+    with pytest.raises(RateLimited) as refused:
+        windows.check("a@x.org", budget)
+    assert refused.value.headers["Retry-After"] == "31"  # the call at 1000 s leaves at 1060 s
+    windows.check("b@x.org", budget)  # another user's window is their own
+    now[0] = 1060.0
+    windows.check("a@x.org", budget)  # the first call has left the window
+    with pytest.raises(RateLimited):
+        windows.check("a@x.org", budget)

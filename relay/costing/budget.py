@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -100,15 +101,17 @@ class Budgets:
 
 
 class RateWindows:
-    """Requests per minute per user, in this process (the shared store keeps its own in SQL)."""
+    """Requests per minute per user, in this process (the shared store keeps its own in SQL).
+    `clock` is the seam for tests: seconds, monotonic."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._calls: dict[str, deque[float]] = defaultdict(deque)
+        self._clock = clock
 
     def check(self, email: str, budget: Budget) -> None:
         if not budget.rpm:
             return
-        now = time.monotonic()
+        now = self._clock()
         calls = self._calls[email]
         while calls and calls[0] <= now - 60:
             calls.popleft()
