@@ -165,3 +165,15 @@ def pg_url(pg_server_url: str) -> str:
     from testkit.postgres import create_database
 
     return create_database(pg_server_url)
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[str, str, Starlette]]:
+    """The relay and a fake provider of its own, each on a real port (streams are really
+    streamed, a client can leave mid-answer): (relay URL, a student's token, the relay app)."""
+    upstream = create_fake_upstream()
+    with serve_asgi(upstream) as up:
+        settings = make_settings(tmp_path, base=up)
+        app = create_app(settings)
+        with serve_asgi(app) as relay:
+            yield relay, issue_token(settings, "student@example.com"), app

@@ -10,11 +10,8 @@ import time
 import httpx
 import pytest
 
-from relay.app import create_app
-from relay.auth.tokens import issue_token
 from relay.providers.usage_chunk import UsageChunkFilter
-from testkit.fakes import create_fake_upstream, serve_asgi
-from tests.conftest import auth, make_settings, provider_part
+from tests.conftest import auth, provider_part
 from tests.test_proxy import chat, ledger
 
 ROLE = b'data: {"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":null}'
@@ -109,17 +106,6 @@ def test_streamed_request_the_provider_refuses_is_a_whole_json_error(
     assert "sk-test-openai" not in r.text
     [row] = ledger(client)
     assert (row["outcome"], row["cost"], row["streamed"]) == ("error", 0, True)
-
-
-@pytest.fixture
-def live(tmp_path):
-    """The relay and the fake providers on real ports (a client can leave mid-answer)."""
-    upstream = create_fake_upstream()
-    with serve_asgi(upstream) as up:
-        settings = make_settings(tmp_path, base=up)
-        app = create_app(settings)
-        with serve_asgi(app) as relay:
-            yield relay, issue_token(settings, "student@example.com"), app
 
 
 def test_client_that_leaves_after_the_end_marker_got_a_whole_answer(live) -> None:

@@ -6,23 +6,6 @@ import json
 import time
 
 import httpx
-import pytest
-
-from relay.app import create_app
-from relay.auth.tokens import issue_token
-from testkit.fakes.server import serve_asgi
-from testkit.fakes.upstream import create_fake_upstream
-from tests.conftest import make_settings
-
-
-@pytest.fixture
-def live(tmp_path):
-    upstream = create_fake_upstream()
-    with serve_asgi(upstream) as up:
-        settings = make_settings(tmp_path, base=up)
-        app = create_app(settings)
-        with serve_asgi(app) as relay:
-            yield relay, issue_token(settings, "student@example.com"), app
 
 
 def test_first_chunk_arrives_before_the_upstream_ends(live) -> None:
