@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -270,3 +271,30 @@ def test_workers_refuse_the_duckdb_store(tmp_path: Path) -> None:
     relay = RelayProcess(env, "--workers", "2", cwd=tmp_path)
     assert relay.proc.wait(30) == 2
     assert "AIPIPE_DATABASE_URL" in relay.output()
+
+
+def test_sighup_to_a_workers_supervisor_loads_the_new_policy(tmp_path: Path, upstream, pg_url: str) -> None:
+    """`--workers 2`: SIGHUP to the serving process (what `systemctl reload` sends) replaces the
+    workers one by one; each new one reads the policy file, so every answer after the reload
+    shows the new limit, and a broken file leaves the workers serving the policy in force."""
+    up, _ = upstream
+    env = env_for(tmp_path, up, pg_url)
+    config = Path(env["AIPIPE_CONFIG"])
+    tight = {"authorization": f"Bearer {token(env, TIGHT)}"}
+    with relays(env, 1, "--workers", "2") as (relay,):
+        wait_until(lambda: len(_workers(relay.pid)) == 2, 30, "two worker processes")
+        before = set(_workers(relay.pid))
+        assert httpx.get(f"{relay.url}/usage", headers=tight).json()["limit"] == 0.002
+        config.write_text(POLICY.replace("limit = 0.002", "limit = 0.5"))
+        os.kill(relay.pid, signal.SIGHUP)
+        wait_until(lambda: before.isdisjoint(_workers(relay.pid)) and len(_workers(relay.pid)) == 2,
+                   60, "both workers replaced")
+        limits = {httpx.get(f"{relay.url}/usage", headers=tight).json()["limit"] for _ in range(8)}
+        assert limits == {0.5}
+        config.write_text("[budget\nbroken")
+        serving = set(_workers(relay.pid))
+        os.kill(relay.pid, signal.SIGHUP)
+        # The replacement dies reading the file; the supervisor says so and keeps the worker.
+        wait_until(lambda: "aborting the restart" in relay.output(), 60, "the restart to be abandoned")
+        assert httpx.get(f"{relay.url}/usage", headers=tight).json()["limit"] == 0.5
+        assert len(_workers(relay.pid)) == 2 and serving & set(_workers(relay.pid))
