@@ -17,19 +17,15 @@ from starlette.requests import Request
 
 from relay.auth.tokens import issue_token
 from relay.costing.cost import reserve_estimate
-from relay.costing.pricing import PriceTable
 from relay.forward.admission import plan
 from relay.forward.call import describe
 from relay.policy import parse_policy
 from relay.providers.registry import PROVIDERS, classify
 from tests.conftest import auth, make_settings
-from tests.test_worst_case import BUDGETS, CENT, DIME, RICH, sent, spend
+from tests.test_worst_case import BUDGETS, CENT, DIME, MILLION, PRICES, PROMPT, RICH, sent, spend
 
-PRICES = PriceTable.load()
-MILLION = Decimal(1_000_000)
 MESSAGES = "/anthropic/v1/messages"
 MODEL = "claude-sonnet-4-5"
-PROMPT = "write me a long story about a lighthouse"
 INTERLEAVED = "interleaved-thinking-2025-05-14"
 
 

@@ -12,6 +12,8 @@ Runs under CPython and MicroPython.
 
 import json
 
+import chat
+
 VERSION_HEADER = ("anthropic-version", "2023-06-01")
 # Anthropic requires max_tokens; the relay lowers it to what the user's budget pays.
 DEFAULT_MAX_TOKENS = 8192
@@ -33,25 +35,16 @@ def request_body(model_id, messages, temperature=None, max_tokens=None) -> list:
     return body
 
 
-class Reply:
+class Reply(chat.Reply):
     """One assistant reply built from Messages stream events."""
 
     def __init__(self):
-        self.text = ""
-        self.usage = None
-        self.finish = None
-        self.error = None
-        self.done = False
+        super().__init__()
         self._counts = {}
 
     def add(self, data: str) -> str:
         """Take one event's data; returns the text it added ("" for none)."""
-        try:
-            event = json.loads(data)
-        except ValueError:
-            return ""
-        if not isinstance(event, dict):
-            return ""
+        event = _object(data)
         kind = event.get("type")
         if kind == "message_start":
             message = event.get("message")
@@ -92,3 +85,12 @@ class Reply:
             "completion_tokens": self._counts.get("output_tokens", 0),
             "prompt_tokens_details": {"cached_tokens": read},
         }
+
+
+def _object(data: str) -> dict:
+    """An event's JSON object ({} for anything else)."""
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
