@@ -216,7 +216,7 @@ def check_admission(store: Store, request: tuple[str, str, dict[str, Any]], limi
     except (BadRequest, QuotaExceeded) as refused:
         event(f"refused {refused.status}")
         for other in others:
-            budgets.settle(other)
+            asyncio.run(budgets.settle(other))
         return  # refused before the provider: nothing can be spent
     try:
         cap, replies = as_the_provider_reads(route, path, json.loads(call.body))
