@@ -335,14 +335,13 @@ def cmd_prices(args: argparse.Namespace) -> int:
             seen = store.query(sql)
         finally:
             store.close()
-    # OpenRouter is priced by the provider's reported cost, not this table: never flagged.
-    unpriced = [
-        row for row in seen if row[0] in ("openai", "gemini") and table.lookup(row[0], row[1]) is None
-    ]
+    # Providers priced by this table (OpenRouter reports its own cost: never flagged).
+    tabled = {p.name for p in BY_NAME.values() if p.priced_by_table}
+    unpriced = [row for row in seen if row[0] in tabled and table.lookup(row[0], row[1]) is None]
     if unpriced:
         print("\nModels in the ledger with no price (add them to the price file):")
         for provider, model, count, last in unpriced:
-            print(f"  {provider:<8} {model:<30} {count} requests, last {last:%Y-%m-%d}")
+            print(f"  {provider:<10} {model:<30} {count} requests, last {last:%Y-%m-%d}")
     else:
         print("\nEvery model in the ledger has a price.")
     return 0

@@ -18,6 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORST = "tests/test_worst_case.py"
 CONC = "tests/test_budget_concurrency.py"
+ANTH = "tests/test_anthropic_route.py"
+ANTH_BUDGET = "tests/test_anthropic_budget.py"
 
 
 @dataclass(frozen=True)
@@ -114,15 +116,15 @@ BREAKS = (
           "self._reserved[email] = in_flight + amount", "self._reserved[email] = in_flight",
           (f"{CONC}::test_thirty_parallel_streams_stay_within_the_budget",)),
     Break("20.3 x-aipipe-remaining is the budget left after the call", "relay/forward/answers.py",
-          "budget_headers(self.budgets.remaining(call.email), cost)",
+          "budget_headers(await self.budgets.remaining(call.email), cost)",
           "budget_headers(reservation.remaining_before, cost)",
           (f"{CONC}::test_output_allowance_is_lowered_to_what_the_budget_can_pay",)),
     Break("20.3 x-aipipe-remaining is exposed to CORS", "relay/edge.py",
           '"x-aipipe-cost, x-aipipe-remaining, ', '"x-aipipe-cost, ',
           (f"{CONC}::test_output_allowance_is_lowered_to_what_the_budget_can_pay",)),
     Break("20.3 JSON answers carry their cost", "relay/forward/answers.py",
-          "headers.update(budget_headers(self.budgets.remaining(call.email), cost))",
-          "headers.update(budget_headers(self.budgets.remaining(call.email)))",
+          "headers.update(budget_headers(await self.budgets.remaining(call.email), cost))",
+          "headers.update(budget_headers(await self.budgets.remaining(call.email)))",
           ("tests/test_costing_endpoints.py", "-k", "embeddings or image or transcription")),
     Break("20.3 the CSV export holds every column's value", "relay/store/duckdb_ledger.py",
           "for name, sql_type in LEDGER_COLUMNS\n)", "for name, sql_type in LEDGER_COLUMNS[:-1]\n)",
@@ -152,6 +154,45 @@ BREAKS = (
     Break("20.4 the prompt's cost comes off the cap", "relay/costing/cost.py",
           "left = remaining - reserve_estimate(price, input_tokens, 0)", "left = remaining",
           (f"{WORST}::test_the_prompt_cost_comes_off_the_cap", "tests/test_admission_property.py")),
+    # -- issue 17: Anthropic ------------------------------------------------------------------
+    Break("17. max_tokens is required, never invented", "relay/forward/call.py",
+          "        if cap.required:", "        if False:",
+          (f"{ANTH}::test_a_message_without_max_tokens_is_refused",)),
+    Break("17. a thinking budget above max_tokens is the worst case", "relay/forward/call.py",
+          "return worst_output(section, largest) if cap.thinking else largest", "return largest",
+          (f"{ANTH_BUDGET}::test_interleaved_thinking_above_max_tokens_is_bounded_by_the_budget",
+           "tests/test_admission_property.py")),
+    Break("17. the thinking budget is lowered with max_tokens", "relay/forward/thinking.py",
+          'body["thinking"]["budget_tokens"] = max(', "_ = max(",
+          (f"{ANTH_BUDGET}::test_a_thinking_budget_is_lowered_with_max_tokens_and_stays_valid",
+           "tests/test_admission_property.py")),
+    Break("17. thinking is refused when the budget cannot pay 1,024 tokens and a reply",
+          "relay/forward/thinking.py",
+          "return MIN_THINKING + REPLY_ROOM if thinking_budget(body) is not None else 0",
+          "return 0",
+          (ANTH_BUDGET, "-k", "cannot_pay")),
+    Break("17. a thinking budget Anthropic refuses is refused", "relay/forward/thinking.py",
+          "or budget < MIN_THINKING:", "or budget < 1:",
+          (ANTH_BUDGET, "-k", "would_refuse", "tests/test_admission_property.py")),
+    Break("17. tool definitions count in the prompt's estimate", "relay/forward/call.py",
+          "return len(json.dumps(tools)) if isinstance(tools, list) and tools else 0", "return 0",
+          (f"{ANTH_BUDGET}::test_tool_definitions_count_in_the_prompts_estimate",)),
+    Break("17. fast mode and US-only inference are refused", "relay/providers/registry.py",
+          '"messages": {"speed": ("standard",), "inference_geo": ("global",)},', "",
+          (ANTH, "-k", "billed_above")),
+    Break("17. the token is read from x-api-key", "relay/auth/tokens.py",
+          '_KEY_HEADERS = ("x-goog-api-key", "x-api-key")', '_KEY_HEADERS = ("x-goog-api-key",)',
+          (f"{ANTH}::test_a_token_as_x_api_key_is_swapped_for_the_operators_key",)),
+    Break("17. a caller's x-api-key never goes upstream", "relay/forward/passthrough.py",
+          '"x-goog-api-key", "x-api-key", "content-length",', '"x-goog-api-key", "content-length",',
+          (ANTH, "-k", "never_goes_upstream")),
+    Break("17. Message Batches are refused", "relay/providers/registry.py",
+          '    "/v1/messages/count_tokens": "free",',
+          '    "/v1/messages/count_tokens": "free",\n    "/v1/messages/batches": "free",',
+          (ANTH, "-k", "batches_files")),
+    Break("17. a broken Anthropic stream ends with an event its SDKs raise",
+          "relay/forward/passthrough.py", "    if name:\n", "    if False:\n",
+          (ANTH, "-k", "broken_stream")),
 )
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: Python venv with the package and its extras (the client suite's SDKs too),
 # the pages' npm runtime (PyScript, Pyodide, chart and Markdown libraries), the openai npm package
-# for tests/clients, and with --browser Debian's Chromium.
+# and Claude Code for tests/clients, and with --browser Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,25 +25,28 @@ if [ -f web/package.json ]; then
   fi
 fi
 
-# The client suite's Node side (tests/clients/node): the openai npm package, from its lockfile.
+# The client suite's Node side (tests/clients/node), from its lockfile: the openai npm package and
+# Claude Code (@anthropic-ai/claude-code with its native binary, ~400 MB; it runs offline).
 cstamp=tests/clients/node/node_modules/.aipipe-installed
 cwant=$(cat tests/clients/node/package.json tests/clients/node/package-lock.json | sha256sum | cut -d' ' -f1)
 if [ ! -f "$cstamp" ] || [ "$(cat "$cstamp")" != "$cwant" ]; then
-  echo "setup: npm ci in tests/clients/node (the openai npm package for the client suite)"
+  echo "setup: npm ci in tests/clients/node (the openai npm package and Claude Code for the client suite)"
   (cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error)
   echo "$cwant" > "$cstamp"
 fi
 
 # Tests also need Debian's Chromium (browser tests), wrk (the benchmark's smoke test), nginx
 # (tests/test_deploy.py runs deploy/nginx in front of two relays; the package's own service is
-# not needed and may stay stopped) and the PostgreSQL server (the scale-out tests start
-# throwaway clusters with its initdb; the packaged cluster is not used).
+# not needed and may stay stopped), the PostgreSQL server (the scale-out tests start
+# throwaway clusters with its initdb; the packaged cluster is not used) and strace (the client
+# suite checks that Claude Code connects to nothing but 127.0.0.1).
 if [ "${1:-}" = "--browser" ]; then
   missing=""
   [ -x /usr/bin/chromium ] || missing="$missing chromium"
   command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$missing nginx"
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+  command -v strace >/dev/null 2>&1 || missing="$missing strace"
   if [ -n "$missing" ]; then
     echo "setup: installing Debian packages:$missing"
     sudo=""

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from relay.app import create_app
 from relay.auth.tokens import issue_token
 from relay.policy import parse_policy
+from relay.providers.registry import BY_NAME
 from relay.settings import Settings
 from testkit.fakes.google import FakeGoogle
 from testkit.fakes.server import serve_asgi
@@ -89,7 +90,7 @@ def make_settings(tmp_path: Path, base: str | None = None, **overrides: object) 
         "google_client_id": FakeGoogle().client_id,
         "google_certs_url": f"{base}/google/oauth2/v1/certs",
         "provider_keys": dict(DEFAULT_KEYS),
-        "provider_bases": {p: f"{base}/{p}" for p in ("openai", "openrouter", "gemini")},
+        "provider_bases": {p: f"{base}/{p}" for p in BY_NAME},
         "flush_seconds": 0.05,
         # DuckDB in process: a store worker per test would add ~0.4 s each. The worker is the
         # default of `aipipe serve`; tests/test_store_worker.py and every real-server test use it.

@@ -49,6 +49,9 @@ ENDPOINTS = [
     ("openrouter", "/v1/chat/completions", ["cheap/model", "dear/model", "unlisted/x:nitro"]),
     ("geminiv1beta", "/models/{m}:generateContent", ["gemini-2.5-pro", "gemini-2.0-flash"]),
     ("geminiv1beta", "/models/{m}:streamGenerateContent", ["gemini-2.5-flash"]),
+    # Anthropic: max_tokens required; a thinking budget may exceed it (interleaved thinking).
+    ("anthropic", "/v1/messages", ["claude-sonnet-4-5-20250929", "claude-opus-4-1",
+                                   "claude-haiku-4-5", "claude-opus-5-5"]),
 ]
 # A budget limit in hundred-millionths of a dollar, $0.00001 .. $10, every magnitude alike.
 LIMIT = st.integers(3, 8).flatmap(lambda e: st.integers(10**e, 10 ** (e + 1)))
@@ -58,6 +61,13 @@ _VALID_N = st.none() | st.integers(1, 8) | st.integers(1, 128)
 REPLIES = st.one_of(_VALID_N, _VALID_N, _VALID_N, st.sampled_from([0, 129, True]))
 PROMPT = st.sampled_from([0, 1, 7, 40, 400, 4000, 30_000, 900_000]).flatmap(
     lambda n: st.sampled_from(["a" * n, "語" * n, ("word " * n)[:n]]))
+_BUDGET = st.one_of(st.integers(1024, 4000), st.integers(1, 2 * 10**6), st.sampled_from(
+    [1023, 1024, 1040, 0, -5, True, "2000", None]))
+# $0.001 .. $10: what pays for a thousand or more thinking tokens, or nearly.
+THINKING_LIMIT = st.integers(5, 8).flatmap(lambda e: st.integers(10**e, 10 ** (e + 1)))
+THINKING = st.one_of(
+    st.none(), st.just({"type": "adaptive"}), st.just({"type": "disabled"}),
+    st.builds(lambda b: {"type": "enabled", "budget_tokens": b}, _BUDGET))
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +89,15 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
     replies = {name: draw(REPLIES) for name in draw(st.lists(st.sampled_from(
         ["n", "best_of", "candidateCount", "candidate_count"]), unique=True, max_size=2))}
     extras = {k: v for k, v in {**limits, **replies}.items() if v is not None}
+    if route == "anthropic":
+        body = {"model": model, "messages": [{"role": "user", "content": prompt}]}
+        maximum = draw(MAXIMUM)
+        if maximum is not None:
+            body["max_tokens"] = maximum
+        thinking = draw(THINKING)
+        if thinking is not None:
+            body["thinking"] = thinking
+        return route, path, body
     if route == "geminiv1beta":
         section = draw(st.sampled_from(["generationConfig", "generation_config"]))
         body: dict[str, Any] = {"contents": [{"parts": [{"text": prompt}]}]}
@@ -104,6 +123,12 @@ def price_of(route: str, model: str) -> Price:
 def as_the_provider_reads(route: str, path: str, body: dict[str, Any]) -> tuple[int | None, int]:
     """(output maximum, replies) as the provider reads the body it receives: the largest of the
     spellings it accepts, in the object it reads them from."""
+    if route == "anthropic":  # max_tokens, or a larger thinking budget (interleaved thinking)
+        present = [body[f] for f in ("max_tokens",) if f in body]
+        thinking = body.get("thinking") or {}
+        if thinking.get("type") == "enabled" and isinstance(thinking.get("budget_tokens"), int):
+            present.append(thinking["budget_tokens"])
+        return (max(present) if present else None), 1
     if route == "geminiv1beta":
         holder = body.get("generationConfig") or body.get("generation_config") or {}
         caps, counts = ("maxOutputTokens", "max_output_tokens"), ("candidateCount", "candidate_count")
@@ -121,8 +146,8 @@ def worst_case(price: Price, input_tokens: int, cap: int, replies: int) -> Decim
     """The input estimate at the dearest input price of the prompt's tier, plus every reply's
     cap at the dearest output price, plus any per-call price."""
     tier = price.for_prompt(input_tokens)
-    dearest_in = max((r for r in (tier.input, tier.audio_input, tier.image_input, tier.cache_write)
-                      if r is not None), default=Decimal(0))
+    dearest_in = max((r for r in (tier.input, tier.audio_input, tier.image_input, tier.cache_write,
+                                  tier.cache_write_1h) if r is not None), default=Decimal(0))
     dearest_out = max((r for r in (tier.output, tier.audio_output, tier.image_output)
                        if r is not None), default=Decimal(0))
     return ((input_tokens * dearest_in + cap * replies * dearest_out) / MILLION
@@ -134,12 +159,45 @@ def scope_for(route: str, path: str) -> Request:
                     "headers": [(b"content-type", b"application/json")], "query_string": b""})
 
 
-@settings(max_examples=500, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(request=requests(), limit=LIMIT, held=st.lists(st.integers(0, 100), max_size=3))
+SETTINGS = settings(max_examples=500, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
+HELD = st.lists(st.integers(0, 100), max_size=3)
+
+
+@SETTINGS
+@given(request=requests(), limit=LIMIT, held=HELD)
 def test_an_admitted_calls_worst_case_fits_what_was_left(store, request, limit, held) -> None:
     """cap sent × output price × replies + input estimate ≤ the budget left at admission
     (limit − spend − other reservations), and the reservation holds at least that much."""
+    check_admission(store, request, limit, held)
+
+
+@st.composite
+def thinking_requests(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
+    """Anthropic messages with extended thinking: a maximum and a budget of any sizes (the
+    budget above the maximum, as interleaved thinking allows, included)."""
+    model = draw(st.sampled_from(["claude-sonnet-4-5", "claude-opus-4-1", "claude-opus-5-5"]))
+    maximum = draw(st.one_of(st.integers(1, 5000), st.integers(1025, 200_000)))
+    budget = draw(st.one_of(st.integers(1024, 5000), st.integers(1024, 200_000), _BUDGET))
+    prompt = draw(PROMPT)
+    return "anthropic", "/v1/messages", {
+        "model": model, "max_tokens": maximum, "thinking": {"type": "enabled", "budget_tokens": budget},
+        "messages": [{"role": "user", "content": prompt}]}
+
+
+@SETTINGS
+@given(request=thinking_requests(), limit=THINKING_LIMIT, held=HELD)
+def test_extended_thinking_is_bounded_and_stays_valid_when_lowered(store, request, limit,
+                                                                    held) -> None:
+    """Thinking tokens are output: the larger of max_tokens and the thinking budget × the output
+    price + input estimate ≤ the budget left, and a lowered request keeps a thinking budget
+    Anthropic accepts (1024 <= budget < max_tokens, unless it was above max_tokens)."""
+    check_admission(store, request, limit, held)
+
+
+def check_admission(store: Store, request: tuple[str, str, dict[str, Any]], limit: int,
+                    held: list[int]) -> None:
     route, path, body = request
     budgets = Budgets(parse_policy({"budget": {EMAIL: {"limit": limit / 10**8, "days": 1}}}), store)
     others = []
@@ -157,6 +215,8 @@ def test_an_admitted_calls_worst_case_fits_what_was_left(store, request, limit, 
         reservation = asyncio.run(admit(budgets, call, price))
     except (BadRequest, QuotaExceeded) as refused:
         event(f"refused {refused.status}")
+        for other in others:
+            asyncio.run(budgets.settle(other))
         return  # refused before the provider: nothing can be spent
     try:
         cap, replies = as_the_provider_reads(route, path, json.loads(call.body))
@@ -167,10 +227,30 @@ def test_an_admitted_calls_worst_case_fits_what_was_left(store, request, limit, 
         assert worst <= reservation.remaining_before
         assert worst <= reservation.amount
         assert call.input_tokens == math.ceil(_prompt_chars(body) / 4)  # the estimate used
+        if route == "anthropic":
+            assert_thinking_still_valid(body, json.loads(call.body))
     finally:
         asyncio.run(budgets.settle(reservation))
         for other in others:
             asyncio.run(budgets.settle(other))
+
+
+def assert_thinking_still_valid(asked: dict[str, Any], sent: dict[str, Any]) -> None:
+    """A lowered Anthropic request stays one Anthropic accepts: max_tokens never raised, and a
+    thinking budget that was valid (1024 <= budget, under max_tokens unless it was above it:
+    interleaved thinking) is still valid, and never raised."""
+    assert sent["max_tokens"] <= asked["max_tokens"]
+    thinking = asked.get("thinking") or {}
+    budget = thinking.get("budget_tokens") if thinking.get("type") == "enabled" else None
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1024:
+        assert sent.get("thinking") == asked.get("thinking")  # left for Anthropic to judge
+        return
+    lowered = sent["thinking"]["budget_tokens"]
+    assert 1024 <= lowered <= budget
+    if lowered < budget:
+        event("anthropic: thinking budget lowered")
+    if budget < asked["max_tokens"]:
+        assert lowered < sent["max_tokens"]
 
 
 def _prompt_chars(body: dict[str, Any]) -> int:

@@ -106,7 +106,8 @@ def test_connect_error_is_a_502_envelope_and_recorded(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{_closed_port()}"
     upstream = create_fake_upstream()
     with serve_asgi(upstream) as up:
-        bases = {"openai": f"{dead}/openai", "openrouter": f"{up}/openrouter", "gemini": f"{up}/gemini"}
+        bases = {"openai": f"{dead}/openai", "openrouter": f"{up}/openrouter", "gemini": f"{up}/gemini",
+                 "anthropic": f"{up}/anthropic"}
         settings = make_settings(tmp_path, base=up, provider_bases=bases, upstream_timeout=2.0)
         app = create_app(settings)
         with serve_asgi(app) as relay:

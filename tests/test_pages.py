@@ -85,6 +85,15 @@ def test_config_json_is_public_and_exact(tmp_path: Path) -> None:
     assert json.loads(embedded) == config
 
 
+def test_config_json_names_the_providers_with_a_key(tmp_path: Path) -> None:
+    """Pages learn which providers the operator configured (the playground lists Claude models
+    only when there is an Anthropic key) — their names, never their keys."""
+    keys = {"anthropic": "sk-ant-operator-secret", "openai": "sk-operator-secret"}
+    config = client(make_settings(tmp_path, provider_keys=keys)).get("/config.json")
+    assert config.json()["providers"] == ["anthropic", "openai"]
+    assert "secret" not in config.text
+
+
 def test_aipipe_js_is_cors_open_javascript(tmp_path: Path) -> None:
     """Any site can import /aipipe.js as a module."""
     response = client(make_settings(tmp_path)).get("/aipipe.js")

@@ -49,8 +49,8 @@ def ledger_with(tmp_path: Path):
 
 
 def test_prices_lists_the_table_and_flags_unpriced_ledger_models(tmp_path, ledger_with) -> None:
-    """Priced and dated names pass; OpenAI/Gemini models with no price are flagged with their
-    request counts; OpenRouter models (priced by the provider) are not."""
+    """Priced and dated names pass; OpenAI, Gemini and Anthropic models with no price are
+    flagged with their request counts; OpenRouter models (priced by the provider) are not."""
     ledger_with([
         row(1, "openai", "gpt-4o-mini"),
         row(2, "openai", "gpt-4o-mini-2024-07-18"),
@@ -58,6 +58,8 @@ def test_prices_lists_the_table_and_flags_unpriced_ledger_models(tmp_path, ledge
         row(4, "openai", "gpt-legacy-unpriced"),
         row(5, "gemini", "gemini-9-ultra"),
         row(6, "openrouter", "some/unlisted-model"),
+        row(7, "anthropic", "claude-sonnet-4-5-20250929"),
+        row(8, "anthropic", "claude-nonesuch-1"),
     ])
     out = prices(tmp_path).stdout
     assert "USD per 1M tokens" in out
@@ -68,7 +70,11 @@ def test_prices_lists_the_table_and_flags_unpriced_ledger_models(tmp_path, ledge
     flagged = out.split("Models in the ledger with no price")[1]
     assert "gpt-legacy-unpriced" in flagged and "2 requests" in flagged
     assert "gemini-9-ultra" in flagged and "1 requests" in flagged
+    assert "claude-nonesuch-1" in flagged
     assert "gpt-4o-mini" not in flagged and "some/unlisted-model" not in flagged
+    assert "claude-sonnet-4-5" not in flagged
+    claude = next(ln for ln in out.splitlines() if " claude-opus-5-5 " in ln)
+    assert "input 4.00" in claude and "output 20.00" in claude  # `aipipe prices` covers Claude
 
 
 def test_prices_says_so_when_every_ledger_model_is_priced(tmp_path, ledger_with) -> None:

@@ -12,9 +12,11 @@ from relay.errors import Unauthorized
 from relay.policy import PolicyView
 from relay.settings import Settings
 
-NATIVE_PREFIXES = ("sk-", "AIza")  # OpenAI/OpenRouter and Google keys pass straight through
+# OpenAI, OpenRouter and Anthropic (sk-ant-…) keys, and Google's, pass straight through.
+NATIVE_PREFIXES = ("sk-", "AIza")
 _CACHE_MAX = 10_000
 OPERATOR_SECONDS = 300  # the CLI's admin pass, minted for one command
+_KEY_HEADERS = ("x-goog-api-key", "x-api-key")  # where provider SDKs put an API key
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +54,17 @@ def issue_token(
 def token_from_request(
     headers: Mapping[str, str], query: Mapping[str, str], *, gemini_path: bool = False
 ) -> str | None:
-    """Carriers in order: `Authorization: Bearer t`, bare `Authorization: t`, `x-goog-api-key`,
-    and `?key=` on Gemini paths (Google SDKs send keys there)."""
+    """Carriers in order: `Authorization: Bearer t`, bare `Authorization: t`, `x-goog-api-key`
+    (Google's SDKs), `x-api-key` (Anthropic's), and `?key=` on Gemini paths (Google SDKs send
+    keys there)."""
     auth = headers.get("authorization", "").strip()
     if auth:
         scheme, _, rest = auth.partition(" ")
         return rest.strip() if scheme.lower() == "bearer" else auth
-    goog = headers.get("x-goog-api-key", "").strip()
-    if goog:
-        return goog
+    for name in _KEY_HEADERS:
+        value = headers.get(name, "").strip()
+        if value:
+            return value
     if gemini_path and query.get("key"):
         return query["key"].strip()
     return None

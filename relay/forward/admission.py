@@ -20,6 +20,7 @@ from relay.costing.pricing import Price
 from relay.errors import QuotaExceeded
 from relay.forward.accounting import estimate
 from relay.forward.call import Call, ask_for_stream_usage, choices, max_output, set_max_output
+from relay.forward.thinking import smallest_cap
 from relay.providers.registry import output_cap
 
 MIN_OUTPUT_TOKENS = 16  # below this a capped reply is useless: refuse instead
@@ -36,6 +37,7 @@ class Plan:
     requested: int | None  # the reply maximum the request named
     allowance: int | None  # output tokens per reply in `hold`; None: nothing to cap upstream
     replies: int  # n / candidateCount: each reply may run to the allowance
+    floor: int = 0  # the smallest cap worth sending (MIN_OUTPUT_TOKENS, or more for thinking)
 
 
 def plan(call: Call, price: Price) -> Plan:
@@ -52,14 +54,16 @@ def plan(call: Call, price: Price) -> Plan:
     requested = max_output(call)
     allowance = requested or spec.default or price.output_ceiling
     hold = reserve_estimate(price, call.input_tokens, allowance * replies)
-    return Plan(hold, requested, allowance, replies)
+    floor = smallest_cap(call.json) if spec.thinking and call.json is not None else 0
+    return Plan(hold, requested, allowance, replies, max(floor, MIN_OUTPUT_TOKENS))
 
 
 def fit(plan: Plan, price: Price, input_tokens: int, remaining: Decimal) -> int | None:
     """The output cap per reply to send when `remaining` dollars are left: the plan's
     allowance, lowered to what `remaining` pays after the prompt. None when the call cannot
     be admitted: its worst case exceeds `remaining` and it has no cap to lower, or the cap
-    would be under MIN_OUTPUT_TOKENS."""
+    would be under the plan's floor (MIN_OUTPUT_TOKENS; with a thinking budget, Anthropic's
+    1,024 thinking tokens and room for a reply)."""
     if plan.hold <= remaining:
         return plan.allowance if plan.allowance is not None else 0
     if plan.allowance is None:
@@ -68,7 +72,7 @@ def fit(plan: Plan, price: Price, input_tokens: int, remaining: Decimal) -> int 
     if affordable is None:  # output is free: the prompt alone is over budget
         return None
     cap = min(plan.allowance, affordable)
-    return cap if cap >= MIN_OUTPUT_TOKENS else None
+    return cap if cap >= max(plan.floor, MIN_OUTPUT_TOKENS) else None
 
 
 async def admit(budgets: Budgets, call: Call, price: Price | None) -> Reservation:
@@ -83,6 +87,8 @@ async def admit(budgets: Budgets, call: Call, price: Price | None) -> Reservatio
         await budgets.settle(reservation)
         left = max(await budgets.remaining(call.email), Decimal(0))
         what = f"a reply from {call.model}" if asked.allowance is not None else "this call"
+        if asked.floor > MIN_OUTPUT_TOKENS:
+            what += f" with extended thinking (at least {asked.floor:,} output tokens)"
         raise QuotaExceeded(
             f"Budget left (${left:.4f}) cannot pay for {what} (up to ${asked.hold:.4f})",
             headers=budget_headers(left),

@@ -5,7 +5,6 @@ breaks is recorded too."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
 
@@ -23,6 +22,7 @@ from relay.forward.passthrough import (
     ClosingStream,
     KeyMasker,
     cost_comment,
+    error_event,
     mask_keys,
     response_headers,
 )
@@ -113,8 +113,7 @@ class Answers:
                 outcome, status = "broken", 502
                 if is_sse:
                     message = f"The provider broke off the stream ({type(e).__name__})"
-                    event = {"error": {"message": message, "type": "upstream_error"}}
-                    broke = f"data: {json.dumps(event)}\n\n".encode()
+                    broke = error_event(call.provider.error_event, message)
             held = hidden.close() if hidden is not None else b""
             rest = masker.feed(held) + masker.close() + broke
             if rest:
@@ -123,7 +122,7 @@ class Answers:
             settled = await self._settle_stream(
                 call, reader, outcome, status, sent, price, reservation
             )
-            if is_sse and call.provider.openai_style and outcome != "error":
+            if is_sse and call.provider.cost_comment and outcome != "error":
                 yield cost_comment(settled, await self.budgets.remaining(call.email), tail)
         finally:
             # Shielded: a cancelled (client gone) generator still records and settles - once

@@ -17,7 +17,14 @@ from relay.clock import utc_now
 from relay.costing.cost import estimate_tokens
 from relay.costing.usage import audio_seconds, request_text_chars
 from relay.errors import BadRequest, PayloadTooLarge
-from relay.providers.registry import UNBOUNDED_FIELDS, Endpoint, Provider, output_cap
+from relay.forward.thinking import cap_thinking, worst_output
+from relay.providers.registry import (
+    PRICED_VALUES,
+    UNBOUNDED_FIELDS,
+    Endpoint,
+    Provider,
+    output_cap,
+)
 
 MAX_MODEL_CHARS = 256  # model names are short; a huge one would only bloat the ledger and logs
 _JSON_KINDS = ("embeddings", "speech")  # read as JSON (besides the kinds that write tokens)
@@ -67,7 +74,7 @@ def describe(
         data = parsed
     model = endpoint.model or ""
     stream = endpoint.stream
-    if data is not None and provider.openai_style:
+    if data is not None and provider.model_in_body:
         raw_model = data.get("model", "")
         if not isinstance(raw_model, str) or len(raw_model) > MAX_MODEL_CHARS:
             raise BadRequest(
@@ -81,22 +88,18 @@ def describe(
         raise BadRequest(
             "Send the request body as JSON (Content-Type: application/json)", code="invalid_json"
         )
-    for name in UNBOUNDED_FIELDS.get(endpoint.kind, ()):
-        if data is not None and data.get(name) not in (None, False):
-            raise BadRequest(
-                f"'{name}' is not supported through AI Pipe: the call would go on running after "
-                "its answer, so its cost could not be known or budgeted",
-                code="unbounded_request",
-            )
+    if data is not None:
+        refuse_unbounded(endpoint, data)
     upload_seconds = None
     if endpoint.kind == "transcription" and data is None:
         parts = multipart_parts(body, ctype)
         model = parts.get("model", b"").decode("utf-8", "replace").strip()[:MAX_MODEL_CHARS]
         stream = parts.get("stream", b"").strip().lower() == b"true"
         upload_seconds = audio_seconds(parts.get("file", b""))
-    # Prompt text only: base64 media in a JSON body would inflate the estimate many times.
-    text_size = request_text_chars(data) if data is not None else 0
-    return Call(
+    # Prompt text and tool definitions only: base64 media in a JSON body would inflate the
+    # estimate many times.
+    text_size = request_text_chars(data) + tool_chars(data) if data is not None else 0
+    call = Call(
         provider=provider,
         endpoint=endpoint,
         path=path,
@@ -109,6 +112,37 @@ def describe(
         origin=request.headers.get("origin", "")[:200],
         upload_seconds=upload_seconds,
     )
+    spec = output_cap(provider, endpoint)
+    if spec is not None and spec.required:
+        max_output(call)  # a missing or malformed maximum is refused before the budget is asked
+    return call
+
+
+def tool_chars(data: dict[str, Any]) -> int:
+    """Characters of the tool definitions a request sends (`tools`, as JSON): the provider puts
+    them in the prompt, and an agent's (Claude Code's ~30,000 characters) outweigh its text."""
+    tools = data.get("tools")
+    return len(json.dumps(tools)) if isinstance(tools, list) and tools else 0
+
+
+def refuse_unbounded(endpoint: Endpoint, data: dict[str, Any]) -> None:
+    """Refuse (400) request fields that make a call's cost unknowable or dearer than priced."""
+    for name in UNBOUNDED_FIELDS.get(endpoint.kind, ()):
+        if data.get(name) not in (None, False):
+            raise BadRequest(
+                f"'{name}' is not supported through AI Pipe: the call would go on running after "
+                "its answer, so its cost could not be known or budgeted",
+                code="unbounded_request",
+            )
+    for name, priced in PRICED_VALUES.get(endpoint.kind, {}).items():
+        value = data.get(name)
+        if value is not None and value not in priced:
+            raise BadRequest(
+                f"'{name}': {json.dumps(value)[:40]} is billed above this relay's prices, so the "
+                f"call could not be budgeted; leave '{name}' out (or send "
+                f"{' or '.join(json.dumps(v) for v in priced)})",
+                code="unpriced_option",
+            )
 
 
 _PATH_ODD = frozenset("?#\\") | {chr(c) for c in range(32)} | {"\x7f"}
@@ -183,10 +217,15 @@ def max_output(call: Call) -> int | None:
         return None
     present = [section[f] for f in cap.fields if section.get(f) is not None]
     if not present:
+        if cap.required:  # Anthropic refuses it too; the relay will not invent a maximum
+            raise BadRequest(
+                f"{cap.write} is required: name the largest reply you want", code="invalid_max_tokens"
+            )
         return None
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in present):
         raise BadRequest("max tokens must be a positive whole number", code="invalid_max_tokens")
-    return max(present)  # several limits given: reserve for the largest, whichever applies
+    largest = max(present)  # several limits given: reserve for the largest, whichever applies
+    return worst_output(section, largest) if cap.thinking else largest
 
 
 def choices(call: Call) -> int:
@@ -213,6 +252,9 @@ def set_max_output(call: Call, cap: int) -> None:
     section = output_section(call, create=True)
     assert spec is not None and section is not None
     present = [f for f in spec.fields if section.get(f) is not None]
+    if spec.thinking:  # max_tokens is required, so present (and checked by max_output)
+        cap_thinking(section, section[spec.write], cap)
+        return
     for name in present or [spec.write]:
         section[name] = cap
 

@@ -30,7 +30,8 @@ HOP_BY_HOP = frozenset(
 # project): next to the operator's key they would bill, or probe, the operator's other accounts.
 DROP_REQUEST = HOP_BY_HOP | frozenset(
     [
-        "host", "cookie", "authorization", "x-goog-api-key", "content-length", "accept-encoding",
+        "host", "cookie", "authorization", "x-goog-api-key", "x-api-key", "content-length",
+        "accept-encoding",
         "origin", "referer", "forwarded", "x-real-ip", "true-client-ip", "x-client-ip",
         "client-ip", "x-cluster-client-ip", "fastly-client-ip", "via",
         "openai-organization", "openai-project", "x-goog-user-project",
@@ -142,6 +143,17 @@ def cost_comment(settled: tuple[Decimal, str], remaining: Decimal, tail: bytes) 
     # A comment must start a line; after an unterminated last event, end that event first.
     lead = b"" if tail.endswith(b"\n\n") else b"\n" if tail.endswith(b"\n") else b"\n\n"
     return lead + b": aipipe " + json.dumps(info).encode() + b"\n\n"
+
+
+def error_event(name: str, message: str) -> bytes:
+    """The relay's own SSE error event (the provider broke off): under the event `name` the
+    provider's streams use for errors, in Anthropic's error shape (its SDKs skip unnamed
+    events, and raise this one); else a bare `data:` event in OpenAI's shape."""
+    if name:
+        event = {"type": "error", "error": {"type": "api_error", "message": message}}
+        return f"event: {name}\ndata: {json.dumps(event)}\n\n".encode()
+    event = {"error": {"message": message, "type": "upstream_error"}}
+    return f"data: {json.dumps(event)}\n\n".encode()
 
 
 def is_json(resp: httpx.Response) -> bool:

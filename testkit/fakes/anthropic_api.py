@@ -6,7 +6,10 @@
 thinking (`"thinking": {"type": "enabled", ...}`) a thinking block comes first and its tokens
 count as output. `break` cuts the stream mid-way; `streamerror` sends an `error` event
 (overloaded) mid-stream, as Anthropic does. `max_tokens` is required and bounds the reply,
-which then stops with `stop_reason: "max_tokens"`. `POST /v1/messages/count_tokens` and
+which then stops with `stop_reason: "max_tokens"`; `thinking.budget_tokens` must be at least
+1024 and under max_tokens, unless the `interleaved-thinking-2025-05-14` beta is on. Under `fill`
+the reply runs to the larger of max_tokens and the thinking budget (the rest of the visible text
+is thinking). `POST /v1/messages/count_tokens` and
 `GET /v1/models` are free. The `anthropic-version` header is required, as on the real API.
 """
 
@@ -20,6 +23,8 @@ from starlette.responses import JSONResponse, Response
 from .protocol import ANTHROPIC_MODELS, Call, reply_chunks, sse, words
 
 THINKING_TOKENS = 3  # tokens of the fake's thinking block, when thinking is enabled
+# With this beta a thinking budget may exceed max_tokens (thinking across a turn's tool calls).
+INTERLEAVED = "interleaved-thinking-2025-05-14"
 
 
 def anthropic_error(status: int, kind: str, message: str) -> Response:
@@ -51,13 +56,20 @@ def messages(call: Call) -> Response:
     thinking = data.get("thinking") or {}
     thinks = isinstance(thinking, dict) and thinking.get("type") == "enabled"
     budget = thinking.get("budget_tokens", 0) if thinks else 0
-    if thinks and not (isinstance(budget, int) and 1024 <= budget < max_tokens):
+    interleaved = INTERLEAVED in call.request.headers.get("anthropic-beta", "")
+    if thinks and not (isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1024
+                       and (budget < max_tokens or interleaved)):
         return anthropic_error(400, "invalid_request_error",
                                "thinking.budget_tokens: must be at least 1024 and less than max_tokens")
-    thought = min(THINKING_TOKENS, max_tokens) if thinks else 0
-    texts = reply_chunks(call.chunks)[: max(0, max_tokens - thought)]
+    if "fill" in call.behaviours:  # the reply runs to all the request allows, mostly thinking
+        total = max(max_tokens, budget)
+        texts = reply_chunks(min(call.chunks, total))
+        thought = total - len(texts)
+    else:
+        thought = min(THINKING_TOKENS, max_tokens) if thinks else 0
+        texts = reply_chunks(call.chunks)[: max(0, max_tokens - thought)]
     output = thought + len(texts)
-    stop = "max_tokens" if len(texts) < call.chunks else "end_turn"
+    stop = "max_tokens" if len(texts) < call.chunks or "fill" in call.behaviours else "end_turn"
     prompt = _prompt(data)
     usage = _usage(call, prompt, output)
     message: dict[str, Any] = {

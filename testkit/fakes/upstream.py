@@ -15,8 +15,9 @@ Streams carry `x-fake-chunks` content chunks (default 5); the reply has one toke
 prompt one token per word (min 1). `create_fake_upstream(pace=s)` spaces every stream's pieces `s`
 seconds apart, as a real model's tokens arrive (clients configured as users configure them send
 no `x-fake` header). Gemini paths may carry the API version (`/gemini/v1beta/models/...`), as
-Google's SDKs send them. `app.state.received` records every request,
-`app.state.billed` every completed call (usage exactly as told to the client).
+Google's SDKs send them. `app.state.received` records every request (`header_list`: every
+header line, repeats kept), `app.state.billed` every completed call (usage exactly as told to
+the client).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ async def _handle(request: Request) -> Response:
     body = await request.body()
     app.state.received.append({
         "provider": provider, "method": request.method, "path": request.url.path,
-        "query": request.url.query, "headers": dict(request.headers), "body": body})
+        "query": request.url.query, "headers": dict(request.headers),
+        "header_list": request.headers.items(), "body": body})
     key = key_of(request, provider)
     public = provider == "openrouter" and sub == "v1/models"  # as on the real service
     if key != app.state.keys[provider] and not public:

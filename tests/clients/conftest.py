@@ -8,12 +8,10 @@ Each test signs in as its own user, so the ledger rows it reads back are its own
 
 Each client is configured the way its own documentation tells users to set a custom base URL and
 key — no extra headers, no test hooks in the client. One file per client: openai (Python), the
-openai npm package (node/), llm, google-genai, langchain-openai, litellm; the keyless `--dev`
-relay and the README's examples; plain `fetch` through aipipe.js is in tests/e2e. docs/clients.md
-is the table of what works.
-
-Next: the anthropic SDK, with the `/anthropic` route (issue 17) — `test_anthropic.py` here, its
-key and `AIPIPE_ANTHROPIC_BASE` (the fake's `/anthropic`) added to the `stack` environment below.
+openai npm package (node/), llm, google-genai, langchain-openai, litellm, anthropic (Python) and
+Claude Code (node/, the npm package with its native binary); the keyless `--dev` relay and the
+README's examples; plain `fetch` through aipipe.js is in tests/e2e. docs/clients.md is the table
+of what works.
 """
 
 from __future__ import annotations
@@ -40,7 +38,9 @@ REPLY = "Hello from the fake upstream"  # the fakes' answer: five words, five st
 POLICY = """
 [budget]
 "*" = { limit = 5.0, days = 7 }
+"@small.example" = { limit = 0.5, days = 7 }
 """
+SMALL_BUDGET = "0.5"  # USD, for users of small.example
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ class Stack:
     env: dict[str, str]
     work: Path
 
-    def user(self) -> User:
-        email = f"u{uuid.uuid4().hex[:12]}@clients.example"
+    def user(self, domain: str = "clients.example") -> User:
+        email = f"u{uuid.uuid4().hex[:12]}@{domain}"
         settings = load_settings(self.env, cwd=self.work)
         return User(self, email, issue_token(settings, email))
 
@@ -148,8 +148,8 @@ class Clock:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """`python -m relay serve` with OpenAI, OpenRouter and Gemini keys, its upstream bases on the
-    fake providers (Gemini's base ending in its version, like Google's own)."""
+    """`python -m relay serve` with OpenAI, OpenRouter, Gemini and Anthropic keys, its upstream
+    bases on the fake providers (Gemini's base ending in its version, like Google's own)."""
     fake = create_fake_upstream(pace=PACE)
     work = tmp_path_factory.mktemp("clients-relay")
     (work / "aipipe.toml").write_text(POLICY)
@@ -164,6 +164,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             AIPIPE_OPENROUTER_BASE=f"{up}/openrouter",
             GEMINI_API_KEY=DEFAULT_KEYS["gemini"],
             AIPIPE_GEMINI_BASE=f"{up}/gemini/v1beta",
+            ANTHROPIC_API_KEY=DEFAULT_KEYS["anthropic"],
+            AIPIPE_ANTHROPIC_BASE=f"{up}/anthropic",
         )
         with serve_relay(work, env) as url:
             yield Stack(url, fake, env, work)

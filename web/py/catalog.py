@@ -7,10 +7,12 @@ number of pico-dollars (tokens x price), so nothing is lost to floats.
 Runs under CPython and MicroPython (no dict order is relied on: results are sorted).
 """
 
-PROVIDERS = ("openai", "openrouter")
-PROVIDER_NAMES = {"openai": "OpenAI", "openrouter": "OpenRouter"}
+PROVIDERS = ("openai", "openrouter", "anthropic")
+PROVIDER_NAMES = {"openai": "OpenAI", "openrouter": "OpenRouter", "anthropic": "Anthropic"}
+# Anthropic speaks its Messages API (anthropic_chat.py builds its body and reads its stream).
 CHAT_PATHS = {"openai": "/openai/v1/chat/completions",
-              "openrouter": "/openrouter/v1/chat/completions"}
+              "openrouter": "/openrouter/v1/chat/completions",
+              "anthropic": "/anthropic/v1/messages"}
 # OpenAI lists every model its key can use; these cannot answer chat completions.
 NOT_CHAT = ("embedding", "whisper", "tts", "dall-e", "image", "moderation", "transcribe",
             "realtime", "search", "audio", "davinci", "babbage", "computer-use", "codex")
@@ -97,6 +99,42 @@ def openai_models(listing, prices) -> list:
         out.append(entry("openai", model_id, per_token[0], per_token[1], per_token[2],
                          source=price.get("source")))
     return sort_models(out)
+
+
+def anthropic_models(listing, prices) -> list:
+    """`GET /anthropic/v1/models` + `GET /prices` -> Claude models the relay can price. The list
+    names dated ids (claude-sonnet-4-5-20250929); the price table their families, as the relay
+    prices them."""
+    table = (prices or {}).get("anthropic") or {}
+    out = []
+    for item in _data(listing):
+        model_id = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(model_id, str):
+            continue
+        price = table.get(family(model_id, table))
+        if not isinstance(price, dict):
+            continue
+        per_token = [scaled(price.get(k), 6) for k in ("input", "output", "cached_input")]
+        if per_token[0] is None or per_token[1] is None:
+            continue
+        name = item.get("display_name") if isinstance(item.get("display_name"), str) else None
+        out.append(entry("anthropic", model_id, per_token[0], per_token[1], per_token[2],
+                         name=name, source=price.get("source")))
+    return sort_models(out)
+
+
+def family(model_id: str, table) -> str:
+    """The priced name a model id falls under: itself, else the longest priced name it starts
+    with whose rest is a date or `latest` (`claude-sonnet-4-5-20250929` -> `claude-sonnet-4-5`),
+    as the relay's price lookup reads it. "" when none."""
+    if model_id in table:
+        return model_id
+    parts = model_id.split("-")
+    for cut in range(len(parts) - 1, 0, -1):
+        rest = parts[cut:]
+        if "-".join(parts[:cut]) in table and all(p.isdigit() or p == "latest" for p in rest):
+            return "-".join(parts[:cut])
+    return ""
 
 
 def price_listing(prices, provider) -> dict:
