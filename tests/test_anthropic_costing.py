@@ -117,3 +117,10 @@ def test_thinking_and_tool_input_count_as_output_text() -> None:
                       ("content_block_delta", '{"type":"content_block_delta","index":1,"delta":'
                                               '{"type":"input_json_delta","partial_json":"{\\"a\\":1}"}}')]))
     assert reader.output_chars == 4 + 7
+
+
+@pytest.mark.parametrize("model", ["claude-opus-4-9", "claude-sonnet-4-7", "claude-haiku-4-6-20260101"])
+def test_an_unlisted_minor_version_is_not_priced_as_its_major(table, model) -> None:
+    """A single-digit suffix is a model's minor version, not a build: claude-opus-4-9 is not
+    priced as claude-opus-4 ($15/$75) but left unpriced (refused before the provider)."""
+    assert table.lookup("anthropic", model) is None

@@ -204,7 +204,8 @@ def test_without_the_operators_key_anthropic_answers_503(make_client, settings, 
 
 def test_an_error_event_mid_stream_passes_unchanged_and_the_call_is_charged(client, token) -> None:
     """Anthropic reports overload mid-stream as an `event: error`: it reaches the client as sent
-    (its SDKs raise it), and the call is charged its input and the text that did arrive."""
+    (its SDKs raise it), the call is recorded as broken, and charged its input and the text that
+    did arrive."""
     r = client.post(MESSAGES, json=ask(stream=True),
                     headers={**api_key(token()), "x-fake": "streamerror"})
     assert r.status_code == 200
@@ -213,3 +214,4 @@ def test_an_error_event_mid_stream_passes_unchanged_and_the_call_is_charged(clie
     assert '"overloaded_error"' in events
     [row] = ledger(client)
     assert row["cost_source"] == "estimated" and row["cost"] > 0 and row["input_tokens"] == 4
+    assert row["outcome"] == "broken"

@@ -34,8 +34,10 @@ _META_FIELDS = ("source", "date", "note", "long_context_threshold", "long_contex
 DEFAULT_MAX_OUTPUT = 128_000
 
 # A name's rest after a priced base counts as a version only if every `-` part is one of these:
-# dates (2024-07-18 → 2024, 07, 18), builds (001, 0613, 05-20), and release words.
-_VERSION_PART = re.compile(r"\d+|latest|preview|exp|experimental|stable|beta|alpha|v\d+")
+# dates (2024-07-18 → 2024, 07, 18), builds (001, 0613, 05-20), and release words. A single digit
+# is not one: it is a model's minor version (claude-opus-4-9 is not claude-opus-4, and may cost
+# more or less), so such a name stays unpriced until the table has it.
+_VERSION_PART = re.compile(r"\d{2,}|latest|preview|exp|experimental|stable|beta|alpha|v\d+")
 _MEMO_LIMIT = 4096  # model names come from callers: keep the lookup memo bounded
 
 

@@ -148,6 +148,10 @@ class Answers:
     ) -> tuple[Decimal, str]:
         """Price and record a stream that ended (or was abandoned); release its reservation."""
         reader.close()  # a last event with no trailing newline still counts
+        if outcome == "ok" and not reader.done and reader.error is not None:
+            # The provider ended the stream with an error event (e.g. Anthropic's overloaded):
+            # the answer is cut short. (Only read without an end marker: it costs a scan.)
+            outcome = "broken"
         usage = reader.usage or request_usage(call, sent)
         if outcome == "error":
             cost, source = Decimal(0), "free"
