@@ -123,7 +123,7 @@ PAGES: tuple[Page, ...] = (
          assets=VEGA, title="Admin · AI Pipe"),
     # The page is light (MicroPython, CodeMirror); Pyodide runs cells in a worker, on demand.
     Page("/scratchpad", "scratchpad.html", "scratchpad_page.py", (*COMMON, "catalog.py", "scratch.py"),
-         assets=("static:scratchpad.css", "static:scratchpad/editor.mjs"),
+         assets=("static:scratchpad/editor.mjs",),
          esm=("@codemirror/commands", "@codemirror/lang-python", "@codemirror/language",
               "@codemirror/state", "@codemirror/view", "@lezer/highlight"),
          worker=Worker("scratchpad/worker.mjs", "pyodide",
