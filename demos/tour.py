@@ -32,8 +32,8 @@ DEVICES = {
 }
 # Every state the tour saves, in order (the file is NN-<state>.png in each device's folder).
 STATES = ("home", "sign-in", "account", "playground", "model-picker", "reply", "settings",
-          "show-code", "playground-dark", "usage-loading", "usage", "admin-refused",
-          "usage-empty", "admin")
+          "show-code", "playground-dark", "scratchpad", "scratchpad-run", "usage-loading", "usage",
+          "admin-refused", "usage-empty", "admin")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Tour:
     admin: str = "admin@example.com"
     newcomer: str = "newcomer@example.com"
     timeout_ms: float = 20_000
+    python_ms: float = 180_000  # the scratchpad's first Run starts Pyodide: seconds, cold
     shots: list[Path] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -128,8 +129,20 @@ class Tour:
         self.shot(page, device, "playground-dark")
         page.get_by_test_id("theme-toggle").click()
 
+    def scratchpad(self, page: Page, device: str) -> None:
+        print(f"3. [{device}] Python in the scratchpad: a streamed answer and what the run cost")
+        self.open(page, "/scratchpad")
+        page.get_by_test_id("examples").select_option("stream")
+        self.shot(page, device, "scratchpad")
+        page.get_by_test_id("run").click()
+        page.wait_for_function(  # the run is over and its summary shows its cost
+            "() => document.body.dataset.running === 'false' && document.querySelector("
+            "'[data-testid=run-cost]').textContent.includes('$')", timeout=self.python_ms)
+        print(f"   run {page.get_by_test_id('run-cost').inner_text()}")
+        self.shot(page, device, "scratchpad-run")
+
     def usage(self, page: Page, device: str) -> None:
-        print(f"3. [{device}] the usage dashboard, while it loads and once it has")
+        print(f"4. [{device}] the usage dashboard, while it loads and once it has")
         held: list[Route] = []
 
         def hold_first(route: Route) -> None:  # the page's first /usage waits for the shot
@@ -153,7 +166,7 @@ class Tour:
         self.shot(page, device, "usage")
 
     def others(self, page: Page, device: str) -> None:
-        print(f"4. [{device}] the admin page: refused to a student, then as {self.admin}")
+        print(f"5. [{device}] the admin page: refused to a student, then as {self.admin}")
         self.open(page, "/admin")
         self.shot(page, device, "admin-refused")
         self.sign_in(page, device, self.newcomer, shoot=False)
@@ -195,6 +208,7 @@ class Tour:
         try:
             self.welcome(page, device)
             self.chat(page, device)
+            self.scratchpad(page, device)
             self.usage(page, device)
             self.others(page, device)
         finally:

@@ -3,6 +3,8 @@ or email (what the admin page's chart draws, without downloading the ledger)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -150,20 +152,22 @@ def test_non_admins_are_refused(client, token, ledger) -> None:
 
 def test_the_page_chart_from_spend_matches_the_chart_from_the_export(client, token,
                                                                      ledger) -> None:
-    """The admin page's chart rows built from /admin/spend equal those it used to build from the
-    whole ledger CSV, for every grouping (the switch keeps what the chart shows)."""
+    """The admin page's chart rows built from /admin/spend equal those built from every row of
+    the ledger's CSV export and the per-day totals of /admin/usage, for every grouping (the
+    switch keeps what the chart shows)."""
     today = utc_today()
     since = (today - timedelta(days=29)).isoformat()
     headers = auth(token(ADMIN))
     client.post("/admin/cost", json={"email": "a@x.org", "date": since, "cost": "0.5"},
                 headers=headers)  # an overwritten day without ledger rows: "(other)"
     csv_text = client.get("/admin/export?format=csv", headers=headers).text
-    records = admin_view.ledger_records(csv_text)
+    records = list(csv.DictReader(io.StringIO(csv_text)))
     daily = client.get(f"/admin/usage?since={since}", headers=headers).json()["data"]
     for group in ("provider", "model", "email"):
         body = spend(client, token, f"?group={group}&since={since}").json()
         from_spend = admin_view.chart_rows(body["data"], body["totals"], since,
                                            today.isoformat(), group)
-        from_export = admin_view.chart_rows(records, daily, since, today.isoformat(), group)
+        items = [{"date": r["date"], "key": r[group], "cost": r["cost"]} for r in records]
+        from_export = admin_view.chart_rows(items, daily, since, today.isoformat(), group)
         assert from_spend == from_export
         assert any(r[group] == "(other)" for r in from_spend)

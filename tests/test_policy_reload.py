@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -197,3 +198,22 @@ def test_a_failing_listener_leaves_the_old_policy(tmp_path: Path) -> None:
     assert not live.reload()
     assert live.loaded is before and live.budget_for("x@y.z").limit == 1
     assert "ledger unreachable" in (live.last_error or "")
+
+
+def test_config_and_pages_show_the_reloaded_default_budget(
+        make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+    """After a reload, /config.json and the config embedded in every page tell visitors the
+    default budget in force (the home page says "$2.50 per user over 30 days"), not the one the
+    relay started with."""
+    path = tmp_path / "aipipe.toml"
+    path.write_text('[budget]\n"*" = { limit = 1.0, days = 7 }\n')
+    client = make_client(make_settings(tmp_path, config_path=path, policy=load_policy(path)))
+    assert client.get("/config.json").json()["budget"] == {"limit": "1", "days": 7}
+    path.write_text('[budget]\n"*" = { limit = 2.5, days = 30 }\n')
+    assert client.app.state.policy.reload()
+    assert client.get("/config.json").json()["budget"] == {"limit": "2.5", "days": 30}
+    for page in ("/", "/login", "/scratchpad"):
+        html = client.get(page).text
+        embedded = re.search(r'id="aipipe-config">(.*?)</script>', html)
+        assert embedded, page
+        assert json.loads(embedded.group(1))["budget"] == {"limit": "2.5", "days": 30}, page

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from tests.test_web_py_playground import _load
 
-dates, charts, usage_view = _load("dates"), _load("charts"), _load("usage_view")
+dates, charts, money, usage_view = (_load("dates"), _load("charts"), _load("money"),
+                                    _load("usage_view"))
 
 
 # -- dates -----------------------------------------------------------------------------------
@@ -50,10 +51,10 @@ def cells(rows: list[dict], group: str = "model") -> list[tuple]:
 def test_stacked_rows_total_the_authoritative_day_cost() -> None:
     """Each day's segments add up to the recorded day total: the unexplained rest is "Not
     itemised", a day lowered by an admin shows only its total, sums are exact."""
-    items = [("2026-01-02", "a", charts.pico(0.1)), ("2026-01-02", "a", charts.pico(0.2)),
-             ("2026-01-02", "b", charts.pico("0.05")), ("2026-01-03", "a", charts.pico(1)),
-             ("2025-12-01", "a", charts.pico(9))]  # outside the window: ignored
-    totals = {"2026-01-02": charts.pico("0.4"), "2026-01-03": charts.pico("0.5")}
+    items = [("2026-01-02", "a", money.pico(0.1)), ("2026-01-02", "a", money.pico(0.2)),
+             ("2026-01-02", "b", money.pico("0.05")), ("2026-01-03", "a", money.pico(1)),
+             ("2025-12-01", "a", money.pico(9))]  # outside the window: ignored
+    totals = {"2026-01-02": money.pico("0.4"), "2026-01-03": money.pico("0.5")}
     rows = charts.stacked_rows(totals, items, ["2026-01-02", "2026-01-03"])
     assert cells(rows) == [
         ("2026-01-02", "(other)", 0.05),
@@ -174,16 +175,6 @@ def test_frees_up_sentences() -> None:
     assert "no budget" in usage_view.frees_up(usage("0", {}), TODAY)["text"]
     # Spend outside the window (older than 7 days) does not count.
     assert usage_view.frees_up(usage("1.0", {"2026-03-01": "5"}), TODAY)["date"] is None
-
-
-def test_summary_keeps_small_amounts() -> None:
-    """Spend of a few micro-dollars shows as such, and the meter is exact."""
-    summary = usage_view.summary({"cost": 3.6e-06, "limit": 1.0, "days": 7})
-    assert summary["spent"] == "$0.0000036" and summary["remaining"] == "$0.9999"  # never overstated
-    assert summary["limit"] == "$1.00" and summary["some"]
-    assert summary["percent"] == 0 and not summary["exhausted"]
-    full = usage_view.summary({"cost": 0.02, "limit": 0.01, "days": 7})
-    assert full["percent"] == 100 and full["exhausted"] and full["remaining"] == "$0.00"
 
 
 def test_chart_rows_split_days_by_model() -> None:

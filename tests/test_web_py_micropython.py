@@ -42,7 +42,8 @@ import json
 import money, handoff, session, snippets
 out = {
     "implementation": __import__("sys").implementation.name,
-    "usd": [money.usd("0.1"), money.usd(0.1), money.usd(1.23456789), money.usd(None)],
+    "usd": [money.usd(money.pico("0.1")), money.usd(money.pico(0.1)),
+            money.usd(money.pico(1.23456789)), money.usd(None), money.usd(money.pico("abc"))],
     "summary": money.spend_summary({"cost": 0.025, "limit": "0.1", "days": 7})["text"],
     "budget": money.budget_text({"limit": "0.10", "days": 7}),
     "decide": [handoff.decide("https:", "https://A.example:443", "http://127.0.0.1:8787",
@@ -84,7 +85,7 @@ def test_pure_modules_run_under_micropython(node: str) -> None:
         cpython[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(cpython[name])
     money, handoff = cpython["money"], cpython["handoff"]
-    assert got["usd"] == ["$0.1000", "$0.1000", "$1.2346", "—"]
+    assert got["usd"] == ["$0.10", "$0.10", "$1.2346", "—", "$0.00"]
     assert got["summary"] == money.spend_summary({"cost": 0.025, "limit": "0.1", "days": 7})["text"]
     assert got["budget"] == "$0.10 per user over 7 days"
     assert got["decide"] == ["allowed", "invalid"]

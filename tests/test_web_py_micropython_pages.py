@@ -13,7 +13,7 @@ from tests.test_web_py_playground import _load
 # One program, run by both interpreters; it prints one JSON line.
 PROGRAM = """
 import json
-import admin_view, catalog, charts, chat, codegen, dates, markup, picker, usage_view
+import admin_view, catalog, charts, chat, codegen, dates, markup, money, picker, usage_view
 
 prices = {"openai": {"gpt-4o-mini": {"input": 0.15, "output": 0.6, "cached_input": 0.075},
                      "whisper-1": {"per_minute": 0.006}}}
@@ -41,13 +41,16 @@ u = {"days": 7, "limit": 1.0, "cost": 1.2, "usage": [
 reqs = [{"date": "2026-03-09", "model": "m1", "cost": 0.6, "ts": "2026-03-09T01:02:03.4Z",
          "input_tokens": 3, "output_tokens": 4, "cost_source": "computed", "latency_ms": 5.5}]
 users = [{"email": "b@x", "spend": 0.5, "limit": 1}, {"email": "a@x", "spend": 0.7, "limit": 1}]
-csv_text = 'date,provider,cost\\r\\n2026-03-09,"open,ai",0.25\\r\\n'
 out = {
     "keys": [m["key"] for m in models],
     "labels": [catalog.option_label(m) for m in models],
     "search": [m["key"] for m in catalog.search(models, "free")],
-    "cost": [cost[0], cost[1], catalog.format_pico(cost[0])],
-    "scaled": [catalog.scaled("1.5e-7", 12), catalog.scaled(1.2e-05, 12), catalog.scaled("-1", 12)],
+    "cost": [cost[0], cost[1], money.usd(cost[0])],
+    "scaled": [money.scaled("1.5e-7"), money.scaled(1.2e-05), money.scaled("-1"),
+               money.scaled(0.15, 6)],
+    "money": [money.usd(money.pico(x)) for x in ("0.1", 0.1, 1.23456789, None, "1e-3", 3.6e-06)] +
+             [money.usd(money.pico("0.9999982"), floor=True), money.per_million(75_000),
+              money.budget_text({"limit": "0.10", "days": 7})],
     "reply": [reply.text, reply.usage, reply.done],
     "settings": list(chat.parse_settings("0.5", "10")),
     "body": json.loads(chat.body_json(body)),  # (key order is MicroPython's own)
@@ -58,12 +61,11 @@ out = {
     "dates": [dates.to_days("2026-03-10"), dates.from_days(20000), dates.window("2024-03-01", 2),
               dates.is_date("2026-02-30")],
     "frees": usage_view.frees_up(u, "2026-03-10"),
-    "summary": usage_view.summary(u),
+    "summary": money.spend_summary(u),
     "rows": usage_view.chart_rows(u, reqs, "2026-03-10"),
     "table": usage_view.request_row(reqs[0]),
     "spec": usage_view.chart_spec(u, reqs, "2026-03-10"),
     "sorted": [x["email"] for x in admin_view.sort_users(users, "spend", True)],
-    "csv": admin_view.ledger_records(csv_text),
     "form": list(admin_view.cost_form("a@x.org", "2026-03-10", "0.25")),
     "groups": [[h, [m["key"] for m in ms]] for h, ms in picker.grouped(models)],
     "listbox": picker.listbox_html(models, models[0]["key"], models[1]["key"]),
@@ -90,11 +92,11 @@ print(json.dumps(out))
 
 def _cpython_answers() -> dict:
     modules = {name: _load(name) for name in
-               ("admin_view", "catalog", "charts", "chat", "codegen", "dates", "markup", "picker",
-                "usage_view")}
+               ("admin_view", "catalog", "charts", "chat", "codegen", "dates", "markup", "money",
+                "picker", "usage_view")}
     lines: list[str] = []
     program = PROGRAM.replace(
-        "import admin_view, catalog, charts, chat, codegen, dates, markup, picker, usage_view",
+        "import admin_view, catalog, charts, chat, codegen, dates, markup, money, picker, usage_view",
         "").replace("print(", "lines.append(")
     exec(program, {**modules, "json": json, "lines": lines})  # our own program (one scope)
     return json.loads(lines[-1])
@@ -110,9 +112,11 @@ def test_pure_page_modules_agree_under_micropython(node: str) -> None:  # noqa: 
     cpython = _cpython_answers()
     assert micropython == cpython
     assert cpython["cost"][2] == "$0.00024"
+    assert cpython["scaled"] == [150_000, 12_000_000, None, 150_000]
+    assert cpython["money"] == ["$0.10", "$0.10", "$1.2346", "$0.00", "$0.001", "$0.0000036",
+                                "$0.9999", "$0.075", "$0.10 per user over 7 days"]
     assert cpython["reply"] == ["Hi there", {"prompt_tokens": 2}, True]
     assert cpython["frees"]["date"] == "2026-03-13"
-    assert cpython["csv"] == [{"date": "2026-03-09", "provider": "open,ai", "cost": "0.25"}]
     assert cpython["groups"] == [["OpenAI", ["openai:gpt-4o-mini"]], ["OpenRouter · a", ["openrouter:a/b"]],
                                  ["OpenRouter · c", ["openrouter:c/free"]]]
     assert cpython["slug"] == "openai-gpt-4o-mini"

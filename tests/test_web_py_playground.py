@@ -11,10 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 WEB_PY = Path(__file__).resolve().parents[1] / "web" / "py"
 
 
@@ -29,7 +25,7 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-catalog, chat, codegen = _load("catalog"), _load("chat"), _load("codegen")
+catalog, chat, codegen, money = _load("catalog"), _load("chat"), _load("codegen"), _load("money")
 
 PRICES = {"openai": {
     "gpt-4o-mini": {"input": 0.15, "output": 0.6, "cached_input": 0.075, "source": "s",
@@ -41,23 +37,6 @@ PRICES = {"openai": {
 
 
 # -- catalog ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("value", "places", "expected"), [
-    ("0.00000015", 12, 150_000), (0.15, 6, 150_000), ("0.6", 6, 600_000), (2, 6, 2_000_000),
-    ("1.5e-7", 12, 150_000), ("0.0000000000005", 12, 1), ("0.0000000000004", 12, 0),
-    ("-1", 12, None), (None, 12, None), ("abc", 12, None), (True, 12, None), (1.2e-05, 12, 12_000_000),
-])
-def test_scaled_reads_prices_exactly(value: object, places: int, expected: int | None) -> None:
-    """Prices as JSON numbers or OpenRouter's per-token strings become exact integers;
-    "-1" (OpenRouter's "varies") and junk are unknown, not zero."""
-    assert catalog.scaled(value, places) == expected
-
-
-@given(st.decimals(min_value=0, max_value=1000, places=12, allow_nan=False))
-def test_scaled_matches_decimal(value: Decimal) -> None:
-    """Any decimal text with up to 12 places scales exactly like Decimal arithmetic."""
-    assert catalog.scaled(format(value, "f"), 12) == int(value * 10**12)
-
-
 def test_openai_models_keep_only_priced_chat_models() -> None:
     """OpenAI's list is cut to models the relay can price and that answer chat: embeddings,
     whisper, images and unpriced models are left out."""
@@ -109,21 +88,11 @@ def test_reply_cost_computed_with_cache_and_reported_when_given() -> None:
     pico, source = catalog.reply_cost(model, usage)
     expected = (600 * Decimal("0.15") + 400 * Decimal("0.075") + 200 * Decimal("0.6")) / 10**6
     assert source == "computed" and Decimal(pico) / 10**12 == expected
-    assert catalog.format_pico(pico) == "$0.00024"
+    assert money.usd(pico) == "$0.00024"
     assert catalog.reply_cost(model, {**usage, "cost": 0.0123}) == (12_300_000_000, "reported")
     assert catalog.reply_cost(None, usage) == (None, "unknown")
     assert catalog.usage_tokens(usage) == {"input": 1000, "output": 200, "cached": 400,
                                            "reasoning": 50}
-
-
-@pytest.mark.parametrize(("pico", "text"), [
-    (0, "$0.00"), (1_500_000, "$0.0000015"), (3_600_000, "$0.0000036"), (123_456_789_000, "$0.1235"),
-    (10**12, "$1.00"), (18_450_000, "$0.000018"), (None, "—"), (5, "<$0.0000000001"),
-    (12 * 10**9, "$0.012"), (-10**12, "-$1.00"),
-])
-def test_format_pico_keeps_small_costs_visible(pico: int | None, text: str) -> None:
-    """Tiny costs show two significant digits instead of rounding to $0.0000."""
-    assert catalog.format_pico(pico) == text
 
 
 # -- chat ------------------------------------------------------------------------------------

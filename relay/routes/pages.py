@@ -3,8 +3,10 @@ local PyScript/Pyodide/MicroPython runtime from web/node_modules — no CDN at r
 
 A page is data (`Page`): its URL, its HTML template in web/, its script in web/py/, the web/py
 modules it imports and which interpreter runs it. Adding a page adds an entry to `PAGES`.
-Templates hold `{{head}}` and `{{script}}`, which `render_page` fills with the stylesheet, the
-favicon, the public config, the runtime and the `<script type="mpy|py">` tag with its config.
+Templates hold `{{head}}`, `{{nav}}` and `{{script}}`, which `render_page` fills with the
+stylesheet, the favicon, the public config (under the policy in force), the runtime, the shared
+header (relay.routes.header) and the `<script type="mpy|py">` tag with its config. The files are
+served by relay.routes.static.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,21 +23,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from relay import __version__
+from relay.policy import PolicyView
 from relay.providers.demo_model import DEMO_MODEL
 from relay.routes import esm
+from relay.routes.header import nav
+from relay.routes.static import IMMUTABLE, REVALIDATE, RUNTIME_FILES, RUNTIMES, Static, package_version
 from relay.settings import Settings
 
 GOOGLE_GSI_SCRIPT = "https://accounts.google.com/gsi/client"
-IMMUTABLE = "public, max-age=31536000, immutable"
-REVALIDATE = "no-cache"  # cache, but ask (ETag) every time: edits show at once
-# Types that must be right whatever the system's mime.types says (wasm streams only as
-# application/wasm; module scripts need a JavaScript type).
-_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
-          ".py": "text/x-python; charset=utf-8", ".whl": "application/zip"}
 # Pages must not be framed: the hand-off "approve" button must never be clickjacked.
 PAGE_HEADERS = {
     "Cache-Control": REVALIDATE,
@@ -67,34 +63,7 @@ GOOGLE_CSP = {
 }
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """An npm package served under /static/<name>/ (and /static/<name>/<version>/, immutable)."""
-
-    name: str  # URL segment
-    package: str  # directory under web/node_modules
-    subdir: str = ""  # where its files are inside the package
-    entry: str = ""  # the file pages load
-
-
-RUNTIMES = (
-    Runtime("pyscript", "@pyscript/core", "dist", "core.js"),
-    Runtime("pyodide", "pyodide", "", "pyodide.mjs"),
-    Runtime("micropython", "@micropython/micropython-webassembly-pyscript", "", "micropython.mjs"),
-    # JS libraries the playground, dashboard and admin pages drive from Python (issue 7).
-    Runtime("marked", "marked", "lib", "marked.umd.js"),
-    Runtime("dompurify", "dompurify", "dist", "purify.min.js"),
-    Runtime("highlight", "@highlightjs/cdn-assets", "", "highlight.min.js"),
-    Runtime("vega", "vega", "build", "vega.min.js"),
-)
 INTERPRETERS = {"py": "pyodide", "mpy": "micropython"}  # <script type=...> -> runtime name
-# What a page loads from a runtime package: code, WebAssembly, styles, Pyodide's stdlib zip and
-# lock file, wheels, source maps. Nothing else in the packages is served — not Pyodide's
-# console.html (a page on this origin, beside the stored token, with scripts from a CDN), nor
-# READMEs, type stubs or images.
-RUNTIME_FILES = frozenset({".js", ".mjs", ".wasm", ".css", ".zip", ".json", ".whl", ".map"})
-
-
 @dataclass(frozen=True)
 class Worker:
     """A Web Worker a page starts: its script (in web/static/), the runtime it loads and exactly
@@ -154,7 +123,7 @@ PAGES: tuple[Page, ...] = (
          assets=VEGA, title="Admin · AI Pipe"),
     # The page is light (MicroPython, CodeMirror); Pyodide runs cells in a worker, on demand.
     Page("/scratchpad", "scratchpad.html", "scratchpad_page.py", (*COMMON, "catalog.py", "scratch.py"),
-         assets=("static:scratchpad.css", "static:scratchpad/editor.mjs"),
+         assets=("static:scratchpad/editor.mjs",),
          esm=("@codemirror/commands", "@codemirror/lang-python", "@codemirror/language",
               "@codemirror/state", "@codemirror/view", "@lezer/highlight"),
          worker=Worker("scratchpad/worker.mjs", "pyodide",
@@ -184,17 +153,18 @@ def page_routes(settings: Settings, pages: Sequence[Page] = PAGES) -> list[BaseR
         version = site.versions.get(rt.name)
         if version:  # versioned URLs never change content: cache them for good
             routes.append(Mount(f"/static/{rt.name}/{version}",
-                                app=_Static(directory, IMMUTABLE, only=RUNTIME_FILES)))
+                                app=Static(directory, IMMUTABLE, only=RUNTIME_FILES)))
         routes.append(Mount(f"/static/{rt.name}",
-                            app=_Static(directory, REVALIDATE, only=RUNTIME_FILES)))
-    routes.append(Mount("/static/py", app=_Static(web / "py", REVALIDATE, versioned=True)))
-    routes.append(Mount("/static", app=_Static(web / "static", REVALIDATE, versioned=True)))
+                            app=Static(directory, REVALIDATE, only=RUNTIME_FILES)))
+    routes.append(Mount("/static/py", app=Static(web / "py", REVALIDATE, versioned=True)))
+    routes.append(Mount("/static", app=Static(web / "static", REVALIDATE, versioned=True)))
     return routes
 
 
-def public_config(settings: Settings) -> dict[str, Any]:
-    """What any page (and any visitor) may know about this deployment. Money as strings."""
-    budget = settings.policy.default_budget()
+def public_config(settings: Settings, policy: PolicyView | None = None) -> dict[str, Any]:
+    """What any page (and any visitor) may know about this deployment. Money as strings.
+    `policy`: the one in force (the app's LivePolicy: a SIGHUP reload shows at once)."""
+    budget = (policy or settings.policy).default_budget()
     demo = settings.dev and "openai" not in settings.provider_keys  # see relay.providers.demo_model
     return {
         "version": __version__,
@@ -212,41 +182,6 @@ def _usd(value: Decimal) -> str:
     return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
 
 
-class _Static(StaticFiles):
-    """StaticFiles with explicit cache headers and content types. With `versioned`, a request
-    carrying `?v=` (the content hash the page put there) is cached for good."""
-
-    def __init__(self, directory: Path, cache_control: str, *, versioned: bool = False,
-                 only: frozenset[str] | None = None):
-        # check_dir=False: a missing web/node_modules (npm not run yet) answers 404, not a crash.
-        super().__init__(directory=directory, check_dir=False)
-        self.cache_control = cache_control
-        self.versioned = versioned
-        self.only = only  # the file name endings served; None: all
-
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        if self.only is not None and Path(path).suffix.lower() not in self.only:
-            return PlainTextResponse("Not Found", status_code=404)
-        return await super().get_response(path, scope)
-
-    async def check_config(self) -> None:
-        """A missing directory (npm not run yet) answers 404 instead of raising."""
-        if self.directory is not None and Path(self.directory).is_dir():
-            await super().check_config()
-
-    def file_response(
-        self, full_path: Any, stat_result: os.stat_result, scope: Scope, status_code: int = 200
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        query = scope.get("query_string", b"")
-        immutable = self.versioned and query.startswith(b"v=")
-        response.headers["Cache-Control"] = IMMUTABLE if immutable else self.cache_control
-        kind = _TYPES.get(Path(str(full_path)).suffix)
-        if kind and status_code == 200 and response.status_code == 200:
-            response.headers["Content-Type"] = kind
-        return response
-
-
 class _Site:
     """Renders pages; holds only what is derived from settings and files (no mutable state
     that handlers change, except the file-hash cache keyed by mtime)."""
@@ -254,8 +189,7 @@ class _Site:
     def __init__(self, settings: Settings, web: Path, pages: Sequence[Page]):
         self.settings = settings
         self.web = web
-        self.config = public_config(settings)
-        self.versions = {rt.name: _package_version(web, rt) for rt in RUNTIMES}
+        self.versions = {rt.name: package_version(web, rt) for rt in RUNTIMES}
         self._hashes: dict[Path, tuple[int, str]] = {}
         # Import maps per page (bare name -> /static/esm/ URL), and the files they point to.
         node_modules = web / "node_modules"
@@ -269,7 +203,7 @@ class _Site:
     # -- endpoints -------------------------------------------------------------------------
     def page_endpoint(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            return Response(self.render_page(page), media_type="text/html",
+            return Response(self.render_page(page, self.config(request)), media_type="text/html",
                             headers=self.headers(page))
 
         endpoint.__name__ = f"page_{page.script.removesuffix('.py')}"
@@ -290,7 +224,7 @@ class _Site:
                             headers={"Cache-Control": "public, max-age=86400"})
 
     async def config_json(self, request: Request) -> Response:
-        return JSONResponse(self.config, headers={"Cache-Control": REVALIDATE,
+        return JSONResponse(self.config(request), headers={"Cache-Control": REVALIDATE,
                                                   "Access-Control-Allow-Origin": "*"})
 
     # -- rendering -------------------------------------------------------------------------
@@ -310,14 +244,19 @@ class _Site:
             headers["Content-Security-Policy"] = "; ".join(f"{k} {v}" for k, v in policy.items())
         return headers
 
-    def render_page(self, page: Page) -> str:
+    def config(self, request: Request) -> dict[str, Any]:
+        """The public config under the policy in force (the app's, once its lifespan has run;
+        the settings' own for page routes served alone, as the benchmark does)."""
+        return public_config(self.settings, getattr(request.app.state, "policy", None))
+
+    def render_page(self, page: Page, config: dict[str, Any]) -> str:
         template = (self.web / page.template).read_text(encoding="utf-8")
-        return (template.replace("{{head}}", self.head(page)).replace("{{nav}}", nav(page))
+        return (template.replace("{{head}}", self.head(page, config)).replace("{{nav}}", nav(page.path))
                 .replace("{{script}}", self.script(page)))
 
-    def head(self, page: Page) -> str:
+    def head(self, page: Page, config: dict[str, Any]) -> str:
         pyscript = self.runtime_url("pyscript")
-        config = json.dumps(self.config).replace("</", "<\\/")
+        public = json.dumps(config).replace("</", "<\\/")
         parts = [
             '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -327,7 +266,7 @@ class _Site:
             # Theme and signed-in state before the first paint (no flash of the wrong ones).
             f'<script src="{self.static_url("boot.js")}"></script>',
             f'<link rel="stylesheet" href="{pyscript}core.css">',
-            f'<script type="application/json" id="aipipe-config">{config}</script>',
+            f'<script type="application/json" id="aipipe-config">{public}</script>',
             *self.page_data(page),
             # Fetch the interpreter while PyScript itself loads: it is the long pole.
             f'<link rel="modulepreload" href="{self.interpreter_url(page)}">',
@@ -420,46 +359,3 @@ class _Site:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         self._hashes[path] = (mtime, digest)
         return digest
-
-
-# The header's links (path, label, class); "admin-only" links show only to admins (the page
-# learns that from /usage). One more fits on a phone, where the links get a row of their own.
-NAV = (("/playground", "Playground", ""), ("/scratchpad", "Scratchpad", ""), ("/dashboard", "Usage", ""),
-       ("/admin", "Admin", "admin-only"))
-_MOON = ('<svg class="icon icon-moon" viewBox="0 0 24 24" aria-hidden="true"><path d="M21 12.8A9 9 0 '
-         '1 1 11.2 3a7 7 0 0 0 9.8 9.8z"/></svg>')
-_SUN = ('<svg class="icon icon-sun" viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" '
-        'r="4"/><path d="M12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 12h2M4.9 19.1l1.4'
-        '-1.4M17.7 6.3l1.4-1.4"/></svg>')
-
-
-def nav(page: Page) -> str:
-    """The header every page shares: brand, page links (the current one marked), the theme switch
-    and the account corner ("Sign in", or the signed-in email linking to the account page).
-    web/static/boot.js shows the right state before the first paint; the page's Python keeps it."""
-    links = []
-    for path, label, kind in NAV:
-        attrs = ' aria-current="page"' if path == page.path else ""
-        attrs += f' class="{kind}"' if kind else ""
-        links.append(f'<a href="{path}"{attrs}>{label}</a>')
-    account_current = ' aria-current="page"' if page.path == "/login" else ""
-    return (
-        '<a class="skip" href="#main">Skip to content</a>'
-        '<header class="bar"><a class="brand" href="/"><span class="logo" aria-hidden="true"></span>'
-        f'AI Pipe</a><nav class="links" aria-label="Pages">{"".join(links)}</nav>'
-        '<div class="bar-end"><button type="button" class="icon-button" id="theme-toggle" '
-        f'data-testid="theme-toggle" aria-label="Dark theme" aria-pressed="false">{_MOON}{_SUN}'
-        f'</button><a class="account" id="account-link" href="/login"{account_current}>'
-        '<span class="avatar" id="avatar" aria-hidden="true"></span>'
-        '<span class="who" id="who" data-testid="who"></span>'
-        '<span class="signin-label">Sign in</span></a></div></header>'
-    )
-
-
-def _package_version(web: Path, rt: Runtime) -> str | None:
-    try:
-        data = json.loads((web / "node_modules" / rt.package / "package.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    version = data.get("version")
-    return version if isinstance(version, str) and version.replace(".", "").isalnum() else None

@@ -14,7 +14,8 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.conftest import Guard, guarded_context, wait_ready
 
 pytestmark = pytest.mark.e2e
-PAGES = ("/", "/login", "/playground", "/dashboard", "/admin")
+PAGES = ("/", "/login", "/playground", "/scratchpad", "/dashboard", "/admin")
+PYTHON_START = 120_000  # ms: the scratchpad's Pyodide, cold, on a busy 2-core machine
 
 
 def signed_in(browser: Browser, guard: Guard, url: str, email: str | None, **options: object):
@@ -28,8 +29,9 @@ def signed_in(browser: Browser, guard: Guard, url: str, email: str | None, **opt
 
 
 def test_a_keyless_dev_relay_logs_no_error(dev_relay: str, browser: Browser, guard: Guard) -> None:
-    """Signed out, as a student (who also chats with the demo model) and as the dev admin:
-    no console error of any kind on any page, and no request to a provider without a key."""
+    """Signed out, as a student (who also chats with the demo model in the playground and runs a
+    cell that calls it in the scratchpad) and as the dev admin: no console error of any kind on
+    any page, and no request to a provider without a key."""
     errors: list[str] = []
     asked: list[str] = []
     for email in (None, "student@example.com", "admin@example.com"):
@@ -47,6 +49,13 @@ def test_a_keyless_dev_relay_logs_no_error(dev_relay: str, browser: Browser, gua
                 page.get_by_test_id("prompt").press("Enter")
                 expect(page.get_by_test_id("cost")).to_contain_text("$")
                 expect(page.get_by_test_id("reply")).to_contain_text("[AI Pipe demo model]")
+            if email == "student@example.com" and path == "/scratchpad":
+                page.get_by_test_id("code").fill(
+                    "import aipipe\nfor piece in aipipe.stream('Hello'):\n    print(piece, end='')")
+                page.get_by_test_id("code").press("Control+Enter")
+                expect(page.get_by_test_id("run-cost")).to_contain_text("1 call · $",
+                                                                        timeout=PYTHON_START)
+                expect(page.get_by_test_id("output")).to_contain_text("[AI Pipe demo model]")
             page.wait_for_timeout(300)  # anything still loading would show up now
         context.close()
     guard.check()

@@ -48,8 +48,9 @@ WIDTHS = {"desktop": 1280, "phone": 390}
 def test_tour_saves_every_page_and_state_on_a_laptop_and_a_phone(dev_relay: str,
                                                                  tmp_path: Path) -> None:
     """The tour signs in, chats with the demo model, opens every page and state — picker,
-    settings, code, dark theme, the dashboard loading and loaded, an empty dashboard, the admin
-    page refused and as an admin — on a laptop and on a phone, saving one PNG per state and
+    settings, code, dark theme, the scratchpad's editor and a run's streamed output with its
+    cost, the dashboard loading and loaded, an empty dashboard, the admin page refused and as an
+    admin — on a laptop and on a phone, saving one PNG per state and
     device (each as wide as the device, each different from the one before) and a video, with no
     page error and no request leaving the relay (--strict). Without Playwright's ffmpeg (as here)
     the video is an animated WebP from Chromium's screencast: many frames, timed as they were
@@ -57,9 +58,9 @@ def test_tour_saves_every_page_and_state_on_a_laptop_and_a_phone(dev_relay: str,
     out = tmp_path / "tour"
     result = subprocess.run(
         [sys.executable, str(ROOT / "demos" / "tour.py"), "--url", dev_relay, "--out", str(out),
-         "--strict"], capture_output=True, text=True, timeout=300, check=False)
+         "--strict"], capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert len(STATES) >= 14
+    assert len(STATES) >= 16 and {"scratchpad", "scratchpad-run"} <= set(STATES)
     for device, width in WIDTHS.items():
         names = sorted(p.name for p in (out / device).glob("*.png"))
         assert names == [f"{i:02d}-{state}.png" for i, state in enumerate(STATES, 1)]
@@ -80,6 +81,8 @@ def test_tour_saves_every_page_and_state_on_a_laptop_and_a_phone(dev_relay: str,
     assert _brightness(dark) < _brightness(light) / 2
     assert result.stdout.count("model openai:aipipe-demo") == 2  # one chat per device
     assert result.stdout.count("reply cost $") == 2
+    assert result.stdout.count("   run Done in ") == 2  # one scratchpad run per device...
+    assert result.stdout.count(" · 1 call · $") == 2  # ...that called the demo model and cost
 
     videos = sorted(p.name for p in out.glob("tour.*"))
     if videos == ["tour.webm"]:  # Playwright's ffmpeg is installed: its own recorder ran

@@ -87,6 +87,28 @@ def chart_drawn(page: Page) -> None:
            ).to_have_count(1)
 
 
+# A cell that streams a reply, prints a table-like line and fails at the end: the output with its
+# stream, a traceback and the run's summary (its calls and their cost).
+CELL = """import aipipe
+
+for piece in aipipe.stream("Write a haiku about the sea."):
+    print(piece, end="")
+print()
+print(f"{'left':<12}{aipipe.usage()['remaining']:>10}")
+print(aipipe.chat("One more?", max_tokens=20)[:60])
+1 / 0
+"""
+PYTHON_START = 120_000  # ms: Pyodide's start in a fresh profile on a busy 2-core machine
+
+
+def ran_a_cell(page: Page) -> None:
+    page.get_by_test_id("code").fill(CELL)
+    page.get_by_test_id("run").click()
+    expect(page.get_by_test_id("run-cost")).to_contain_text("2 calls", timeout=PYTHON_START)
+    expect(page.get_by_test_id("output")).to_contain_text("ZeroDivisionError")
+    expect(page.locator("body")).to_have_attribute("data-running", "false")
+
+
 def by_user(page: Page) -> None:
     chart_drawn(page)
     page.get_by_test_id("chart-group").get_by_role("button", name="User").click()
@@ -107,6 +129,7 @@ STATES = (
     State("playground, signed out", None, "/playground"),
     State("usage, signed out", None, "/dashboard"),
     State("admin, signed out", None, "/admin"),
+    State("scratchpad, signed out", None, "/scratchpad"),
     State("home", STUDENT, "/"),
     State("account", STUDENT, "/login"),
     State("playground", STUDENT, "/playground"),
@@ -114,6 +137,8 @@ STATES = (
     State("model picker", STUDENT, "/playground", picker_open),
     State("settings", STUDENT, "/playground", settings_open),
     State("code", STUDENT, "/playground", code_open),
+    State("scratchpad", STUDENT, "/scratchpad"),
+    State("scratchpad after a run", STUDENT, "/scratchpad", ran_a_cell),
     State("usage", STUDENT, "/dashboard", chart_drawn),
     State("usage, nothing spent", NEWCOMER, "/dashboard", chart_drawn),
     State("admin, refused", STUDENT, "/admin"),
@@ -165,6 +190,12 @@ def test_every_page_fits_the_screen(relay: UpstreamRelay, contexts: Callable,
             # The chat fills the window: the composer sits at the bottom, nothing below it.
             composer = page.locator(".composer").bounding_box()
             assert composer["y"] + composer["height"] > viewport["height"] - 70, state.name
+        if state.path == "/scratchpad" and state.email:
+            # Editor, Run, Stop, the output and the budget all within the screen's width.
+            for hook in ("code", "run", "stop", "output", "budget-left"):
+                box = page.get_by_test_id(hook).bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], (
+                    state.name, hook, box)
         page.close()
     assert problems == []
 
@@ -177,7 +208,7 @@ def test_no_serious_accessibility_problems(relay: UpstreamRelay, contexts: Calla
     the light and the dark theme, on a laptop and (light, most states) on a phone."""
     problems = []
     for state in STATES:
-        on_phone = scheme == "light" and state.then in (None, settings_open, chart_drawn)
+        on_phone = scheme == "light" and state.then in (None, settings_open, chart_drawn, ran_a_cell)
         for viewport in (DESKTOP, PHONE) if on_phone else (DESKTOP,):
             page = look_at(contexts(viewport, state.email, scheme), relay, state)
             assert page.evaluate("document.documentElement.dataset.theme") == scheme

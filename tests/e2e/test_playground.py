@@ -29,7 +29,7 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-catalog = _load("catalog")
+money = _load("money")
 
 
 def slow_upstream(page: Page, chunks: int, delay_ms: int) -> None:
@@ -113,7 +113,7 @@ def test_pick_model_stream_reply_and_cost(upstream_relay: UpstreamRelay, context
     recorded = httpx.get(relay.url + "/usage/requests?limit=1",
                          headers={"Authorization": f"Bearer {token}"}).json()["data"][0]
     assert recorded["cost_source"] == "computed" and recorded["output_tokens"] == 10
-    expected = catalog.format_pico(catalog.scaled(recorded["cost"], 12))
+    expected = money.usd(money.scaled(recorded["cost"]))
     expect(page.get_by_test_id("cost")).to_have_text(expected)
     meta = page.locator(".msg.assistant .meta").last
     expect(meta).to_contain_text("8 in / 10 out tokens")  # 3 + 5 prompt words, 10 chunks
@@ -168,8 +168,8 @@ def test_stop_aborts_a_long_reply(upstream_relay: UpstreamRelay, context: Browse
     rows = httpx.get(relay.url + "/usage/requests?limit=1",
                      headers={"Authorization": f"Bearer {token}"}).json()["data"]
     assert rows[0]["outcome"] == "aborted" and rows[0]["streamed"] is True
-    assert page.get_by_test_id("cost").inner_text() == catalog.format_pico(
-        catalog.scaled(rows[0]["cost"], 12))
+    assert page.get_by_test_id("cost").inner_text() == money.usd(
+        money.scaled(rows[0]["cost"]))
     expect(page.locator(".msg.assistant .meta .source").last).to_have_text("estimated by the relay")
 
 

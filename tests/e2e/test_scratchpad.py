@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.conftest import dev_sign_in, wait_ready
+from tests.e2e.conftest import Guard, dev_sign_in, guarded_context, wait_ready
 
 pytestmark = pytest.mark.e2e
 PYTHON_START = 120_000  # ms: a cold Pyodide start on a busy 2-core machine takes 5-30 s
@@ -209,3 +209,50 @@ def test_the_playgrounds_show_code_opens_the_request_in_the_scratchpad(
     page.reload()
     wait_ready(page)
     assert page.get_by_test_id("code").evaluate("e => e.value") == code
+
+
+EDITOR_COLOURS = """() => [getComputedStyle(document.querySelector('.cm-editor')).backgroundColor,
+                         getComputedStyle(document.querySelector('.cm-gutters')).backgroundColor,
+                         getComputedStyle(document.querySelector('.cm-editor .tok-keyword')).color]"""
+
+
+def test_on_a_phone_by_keyboard_and_in_both_themes(dev_relay: str, browser: Browser,
+                                                   guard: Guard) -> None:
+    """On a 390×844 phone the scratchpad is one of the pages: the shared header marks it, nothing
+    scrolls sideways, the budget shows. The theme switch recolours the editor (its background,
+    gutter and Python keywords) with the page. Run pressed from the keyboard hands focus to Stop,
+    and Stop back to Run; Ctrl+Enter runs from the editor and from anywhere else on the page."""
+    context = guarded_context(browser, guard, viewport={"width": 390, "height": 844},
+                              is_mobile=True, has_touch=True, color_scheme="light")
+    page = context.new_page()
+    sign_in_to_scratchpad(page, dev_relay, "pad-thumbs@example.com")
+    expect(page.get_by_role("link", name="Scratchpad", exact=True)).to_have_attribute(
+        "aria-current", "page")
+    expect(page.get_by_test_id("budget-left")).to_have_text("$1.00 of $1.00 left")
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+
+    light = page.evaluate(EDITOR_COLOURS)
+    page.get_by_test_id("theme-toggle").click()
+    expect(page.locator("html[data-theme=dark]")).to_have_count(1)
+    dark = page.evaluate(EDITOR_COLOURS)
+    assert all(a != b for a, b in zip(light, dark, strict=True)), (light, dark)
+
+    page.get_by_test_id("code").fill("print('looping', flush=True)\nwhile True:\n    pass\n")
+    page.get_by_test_id("run").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("output")).to_contain_text("looping", timeout=PYTHON_START)
+    expect(page.get_by_test_id("stop")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("run-cost")).to_contain_text("Stopped after")
+    expect(page.get_by_test_id("run")).to_be_focused()
+
+    page.get_by_test_id("code").fill("print(6 * 7)")
+    page.get_by_test_id("code").press("Control+Enter")
+    expect(page.get_by_test_id("output")).to_have_text("42\n", timeout=PYTHON_START)
+    expect(page.locator("body")).to_have_attribute("data-running", "false")
+    page.get_by_test_id("code").fill("print('from anywhere')")
+    page.get_by_test_id("output").focus()
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_test_id("output")).to_have_text("from anywhere\n", timeout=PYTHON_START)
+    context.close()
+    guard.check()

@@ -1,11 +1,10 @@
-"""The admin page's logic: the users table (search, sort), the spend chart (from /admin/spend,
-or from rows of the ledger export) and the admin forms' checks. Runs under CPython and
-MicroPython (no `csv` module there, so the ledger's CSV is parsed here).
+"""The admin page's logic: the users table (search, sort), the overview, the spend chart (from
+/admin/spend) and the admin forms' checks. Runs under CPython and MicroPython.
 """
 
-import catalog
 import charts
 import dates
+import money
 
 USER_COLUMNS = (  # (key, heading)
     ("email", "Email"), ("spend", "Spend"), ("limit", "Limit"), ("days", "Window"),
@@ -28,7 +27,7 @@ def sort_users(users, key: str, descending: bool = False) -> list:
     missing = [u for u in users if u.get(key) is None]
     if key in ("spend", "limit"):
         def value(u):
-            return charts.pico(u.get(key))
+            return money.pico(u.get(key))
     elif key in ("days", "requests"):
         def value(u):
             return int(u.get(key) or 0)
@@ -44,14 +43,14 @@ def sort_users(users, key: str, descending: bool = False) -> list:
 
 
 def user_row(user) -> list:
-    spend, limit = charts.pico(user.get("spend")), charts.pico(user.get("limit"))
+    spend, limit = money.pico(user.get("spend")), money.pico(user.get("limit"))
     share = ""
     if limit > 0:
         share = " (" + str((spend * 100 + limit // 2) // limit) + "%)"
     return [
         str(user.get("email", "")),
-        catalog.format_pico(spend) + share,
-        catalog.format_pico(limit),
+        money.usd(spend) + share,
+        money.usd(limit),
         str(user.get("days", "")) + " days",
         str(user.get("requests", 0)),
         dates.moment(user.get("last")) if user.get("last") else "never",
@@ -62,31 +61,31 @@ def user_row(user) -> list:
 def overview(users, items, daily) -> dict:
     """The figures at the top of the page: total spend over the chart's days (the per-day costs
     budgets use), requests in them, users, and how many are at their limit now."""
-    spent = sum(charts.pico(d.get("cost")) for d in daily)
+    spent = sum(money.pico(d.get("cost")) for d in daily)
     requests = sum(int(i.get("requests") or 0) for i in items)
     over = 0
     for user in users:
-        limit = charts.pico(user.get("limit"))
-        if limit > 0 and charts.pico(user.get("spend")) >= limit:
+        limit = money.pico(user.get("limit"))
+        if limit > 0 and money.pico(user.get("spend")) >= limit:
             over += 1
-    return {"spend": catalog.format_pico(spent), "requests": str(requests),
+    return {"spend": money.usd(spent), "requests": str(requests),
             "users": str(len(users)), "over": str(over)}
 
 
 def top_users(users, n: int = TOP_LISTED) -> list:
     """[(email, "$0.25 · 25% of $1.00", bar share)] for the biggest spenders (in their budget
     window), bars relative to the biggest."""
-    spenders = [u for u in users if charts.pico(u.get("spend")) > 0]
-    spenders = sorted(spenders, key=lambda u: (-charts.pico(u.get("spend")), str(u.get("email"))))
+    spenders = [u for u in users if money.pico(u.get("spend")) > 0]
+    spenders = sorted(spenders, key=lambda u: (-money.pico(u.get("spend")), str(u.get("email"))))
     top = spenders[:n]
-    most = charts.pico(top[0].get("spend")) if top else 0
+    most = money.pico(top[0].get("spend")) if top else 0
     out = []
     for user in top:
-        spend, limit = charts.pico(user.get("spend")), charts.pico(user.get("limit"))
-        text = catalog.format_pico(spend)
+        spend, limit = money.pico(user.get("spend")), money.pico(user.get("limit"))
+        text = money.usd(spend)
         if limit > 0:
             text += " · " + str((spend * 100 + limit // 2) // limit) + "% of " + \
-                catalog.format_pico(limit)
+                money.usd(limit)
         out.append((str(user.get("email", "")), text, spend * 100 // most if most else 0))
     return out
 
@@ -97,77 +96,25 @@ def top_keys(items, n: int = TOP_LISTED) -> list:
     spend, count = {}, {}
     for item in items:
         key = str(item.get("key") or "?")
-        spend[key] = spend.get(key, 0) + charts.pico(item.get("cost"))
+        spend[key] = spend.get(key, 0) + money.pico(item.get("cost"))
         count[key] = count.get(key, 0) + int(item.get("requests") or 0)
     keys = sorted([k for k in spend if spend[k] > 0], key=lambda k: (-spend[k], k))[:n]
     most = spend[keys[0]] if keys else 0
-    return [(k, catalog.format_pico(spend[k]) + " · " + str(count[k]) +
+    return [(k, money.usd(spend[k]) + " · " + str(count[k]) +
              (" request" if count[k] == 1 else " requests"), spend[k] * 100 // most)
             for k in keys]
-
-
-def parse_csv(text: str) -> list:
-    """RFC 4180 CSV (quoted fields, doubled quotes, CRLF) -> list of rows (lists of text)."""
-    rows, row, field = [], [], ""
-    i, n, quoted = 0, len(text), False
-    while i < n:
-        ch = text[i]
-        if quoted:
-            if ch == '"':
-                if i + 1 < n and text[i + 1] == '"':
-                    field += '"'
-                    i += 1
-                else:
-                    quoted = False
-            else:
-                field += ch
-        elif ch == '"':
-            quoted = True
-        elif ch == ",":
-            row.append(field)
-            field = ""
-        elif ch == "\n" or ch == "\r":
-            if ch == "\r" and i + 1 < n and text[i + 1] == "\n":
-                i += 1
-            row.append(field)
-            rows.append(row)
-            row, field = [], ""
-        else:
-            field += ch
-        i += 1
-    if field or row:
-        row.append(field)
-        rows.append(row)
-    return rows
-
-
-def ledger_records(text: str) -> list:
-    """The export's CSV -> dicts by header name."""
-    rows = parse_csv(text)
-    if not rows:
-        return []
-    header = rows[0]
-    # (no zip(strict=...) in MicroPython; rows of the wrong width are skipped)
-    return [{header[i]: row[i] for i in range(len(header))}
-            for row in rows[1:] if len(row) == len(header)]
-
-
-def group_value(record, group: str) -> str:
-    """/admin/spend items hold the group's value as "key", ledger rows under the column name."""
-    value = record.get("key") if "key" in record else record.get(group)
-    return str(value or "?")
 
 
 def chart_rows(records, daily, since: str, today: str, group: str) -> list:
     """Everyone's spend per day from `since` to `today`, split by provider, model or user (the
     biggest by name, the rest as one "N more" series).
 
-    records: /admin/spend items (already summed per day and group) or ledger dicts (from the
-    export); daily: [{"date", "cost"}], the per-day totals budgets use (/admin/spend's
-    "totals" or /admin/usage items), which an admin may have overwritten."""
+    records: /admin/spend items (summed per day, their group's value as "key"); daily:
+    [{"date", "cost"}], the per-day totals budgets use (/admin/spend's "totals"), which an admin
+    may have overwritten."""
     span = dates.to_days(today) - dates.to_days(since) + 1
     window = dates.window(today, span)
-    items = [(str(r.get("date", ""))[:10], group_value(r, group), charts.pico(r.get("cost")))
+    items = [(str(r.get("date", ""))[:10], str(r.get("key") or "?"), money.pico(r.get("cost")))
              for r in records]
     rows = charts.stacked_rows(charts.day_totals(daily), items, window, group)
     return charts.top_n(rows, group, NOUNS.get(group, "other"))
@@ -208,10 +155,10 @@ def cost_form(email: str, day: str, cost: str):
     if not dates.is_date(day):
         return None, "Enter the date as YYYY-MM-DD."
     text = str(cost or "").strip()
-    amount = catalog.scaled(text, 12) if text else None
+    amount = money.scaled(text) if text else None
     if amount is None or "e" in text.lower():
         return None, "Enter the cost in USD, e.g. 0.25 (0 clears the day)."
-    if amount > MAX_COST * charts.PICO:
+    if amount > MAX_COST * money.PICO:
         return None, "The cost must be at most $1,000,000."
     return {"email": email, "date": day, "cost": text}, None
 

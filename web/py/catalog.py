@@ -4,8 +4,11 @@ their prices, searchable, and what one reply cost.
 Prices are held exactly as integer pico-dollars (1e-12 USD) per token: $0.15 per 1M tokens is
 150000, OpenRouter's "0.00000015" per token is the same 150000. A reply's cost is then a whole
 number of pico-dollars (tokens x price), so nothing is lost to floats.
+Amounts are read and shown by money.py, the pages' one money module.
 Runs under CPython and MicroPython (no dict order is relied on: results are sorted).
 """
+
+from money import per_million, scaled
 
 PROVIDERS = ("openai", "openrouter", "anthropic")
 PROVIDER_NAMES = {"openai": "OpenAI", "openrouter": "OpenRouter", "anthropic": "Anthropic"}
@@ -16,51 +19,6 @@ CHAT_PATHS = {"openai": "/openai/v1/chat/completions",
 # OpenAI lists every model its key can use; these cannot answer chat completions.
 NOT_CHAT = ("embedding", "whisper", "tts", "dall-e", "image", "moderation", "transcribe",
             "realtime", "search", "audio", "davinci", "babbage", "computer-use", "codex")
-PICO = 10 ** 12
-
-
-def scaled(value, places: int):
-    """A decimal amount (JSON number or text) -> int(value * 10**places), rounded half up.
-
-    None for anything unreadable or negative (OpenRouter says "-1" for "varies").
-    """
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value * 10 ** places if value >= 0 else None
-    if isinstance(value, float):
-        if value != value or value < 0 or value == float("inf"):
-            return None
-        value = f"{value:.15f}"
-    text = str(value).strip()
-    mantissa, exponent = text, 0
-    for mark in ("e", "E"):
-        if mark in text:
-            mantissa, _, exp_text = text.partition(mark)
-            try:
-                exponent = int(exp_text)
-            except ValueError:
-                return None
-    if mantissa.startswith("-"):
-        return None
-    if mantissa.startswith("+"):
-        mantissa = mantissa[1:]
-    whole, _, frac = mantissa.partition(".")
-    if not (whole + frac).isdigit():
-        return None
-    shift = places + exponent
-    digits = whole + frac
-    point = len(whole) + shift  # where the decimal point falls in `digits` once scaled
-    if point <= 0:
-        kept, rest = "0", "0" * (-point) + digits
-    elif point >= len(digits):
-        kept, rest = digits + "0" * (point - len(digits)), ""
-    else:
-        kept, rest = digits[:point], digits[point:]
-    result = int(kept)
-    if rest and int(rest[0]) >= 5:
-        result += 1
-    return result
 
 
 def entry(provider, model_id, input_price, output_price, cached_price=None, name=None,
@@ -192,18 +150,6 @@ def find(models, key):
     return None
 
 
-def per_million(pico_per_token) -> str:
-    """Pico-dollars per token -> "$0.15" per 1M tokens (at least 2 decimals, no float)."""
-    if pico_per_token is None:
-        return "?"
-    micros = pico_per_token  # pico per token == micro-dollars per 1M tokens
-    whole, frac = divmod(micros, 10 ** 6)
-    digits = ("000000" + str(frac))[-6:].rstrip("0")
-    while len(digits) < 2:
-        digits += "0"
-    return "$" + str(whole) + "." + digits
-
-
 def price_text(model) -> str:
     """"$0.15 in · $0.60 out per 1M tokens", "free" or "price unknown"."""
     if model["input"] is None or model["output"] is None:
@@ -222,30 +168,6 @@ def option_label(model) -> str:
         return model["id"] + " · free"
     return model["id"] + " · " + per_million(model["input"]) + " / " + \
         per_million(model["output"])
-
-
-def format_pico(pico) -> str:
-    """Pico-dollars -> "$0.0123" / "$0.0000015" / "$1.00": up to 4 decimals, more for tiny
-    amounts so at least two significant digits show (up to 10), trailing zeros dropped down to
-    cents. A positive amount too small to show is "<$0.0000000001", never "$0.00"."""
-    if pico is None:
-        return "—"
-    sign = "-" if pico < 0 else ""
-    pico = abs(pico)
-    if pico == 0:
-        return "$0.00"
-    places = 4
-    while places < 10 and pico < 10 ** (12 - places + 1):
-        places += 1
-    step = 10 ** (12 - places)
-    units = (pico + step // 2) // step
-    if units == 0:
-        return sign + "<$0.0000000001"
-    whole, frac = divmod(units, 10 ** places)
-    digits = (("0" * places) + str(frac))[-places:]
-    while len(digits) > 2 and digits.endswith("0"):
-        digits = digits[:-1]
-    return sign + "$" + str(whole) + "." + digits
 
 
 def reply_cost(model, usage):

@@ -10,10 +10,9 @@ Runs under CPython and MicroPython.
 """
 
 import dates
-from catalog import format_pico, scaled
+from money import PICO, pico, usd
 
 OTHER = "(other)"  # cost of a day not explained by the listed requests (older, overwritten)
-PICO = 10 ** 12
 TOP = 7  # series shown by name; the rest become one "N more" series
 # Tableau 10 (Vega's default scheme): tellable apart, and readable on light and dark.
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2",
@@ -24,11 +23,6 @@ THEMES = {  # axis text and lines, matching aipipe.css
     "light": {"text": "#4f5b6d", "grid": "#e2e6ec", "domain": "#c9d1dc"},
     "dark": {"text": "#a3aec0", "grid": "#263041", "domain": "#364257"},
 }
-
-
-def pico(value) -> int:
-    amount = scaled(value, 12)
-    return amount if amount is not None else 0
 
 
 def day_totals(items) -> dict:
@@ -135,7 +129,7 @@ def legend_entries(rows, group: str) -> list:
     keys = series(rows, group)
     totals = key_totals(rows, group)
     shades = colours(keys)  # (no zip(strict=...) in MicroPython)
-    return [(shades[i], key, format_pico(totals[key])) for i, key in enumerate(keys)]
+    return [(shades[i], key, usd(totals[key])) for i, key in enumerate(keys)]
 
 
 def label_dates(days, max_labels: int) -> list:
@@ -155,7 +149,7 @@ def with_labels(rows) -> list:
     for row in rows:
         copy = dict(row)
         copy["day"] = dates.short(row["date"])
-        copy["amount"] = format_pico(row["pico"])
+        copy["amount"] = usd(row["pico"])
         out.append(copy)
     return out
 
@@ -256,5 +250,5 @@ def summary_text(rows, days, group_title: str) -> str:
         by_day[row["date"]] = by_day.get(row["date"], 0) + row["pico"]
     top_day = sorted(by_day, key=lambda d: (-by_day[d], d))[0]
     return ("Spend by day over the last " + str(len(days)) + " days, by " + group_title.lower() +
-            ": " + format_pico(total(rows)) + " in all; the most on " + dates.short(top_day) +
-            " (" + format_pico(by_day[top_day]) + ").")
+            ": " + usd(total(rows)) + " in all; the most on " + dates.short(top_day) +
+            " (" + usd(by_day[top_day]) + ").")

@@ -48,7 +48,7 @@ def fill_table() -> None:
 
 
 def show_summary(usage, items) -> None:
-    summary = usage_view.summary(usage)
+    summary = money.spend_summary(usage)
     kit.set_text("spend", summary["spent"])
     kit.set_text("limit", summary["limit"])
     kit.set_text("remaining", summary["remaining"])

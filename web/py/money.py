@@ -1,76 +1,104 @@
-"""Money for display, exact: USD amounts as integer micro-dollars, parsed from the relay's JSON.
+"""Money in the pages, exact, in ONE unit: integer pico-dollars (1e-12 USD).
 
-Runs under CPython and MicroPython (the browser pages), so no `decimal`: amounts arrive as
-strings or numbers and are turned into whole micro-dollars, which add and subtract exactly.
+Pico-dollars hold per-token prices exactly — $0.15 per 1M tokens is 150,000 pico-dollars per
+token, and so is OpenRouter's "0.00000015" per token — so a reply's cost (tokens x price) and any
+sum of costs are whole numbers, nothing lost to floats or to rounding each price (micro-dollars
+would round $0.075 per 1M tokens to zero). Amounts arrive from the relay's JSON as text or
+numbers, are read once with `pico()` (or `scaled()` for other scales), added as integers and
+shown with `usd()`. Runs under CPython and MicroPython (no `decimal` there).
 """
 
-MICROS = 1_000_000
+PICO = 10 ** 12  # pico-dollars in a dollar
 
 
-def to_micros(value) -> int:
-    """USD as a string ("0.1"), int or float -> integer micro-dollars (rounded half up).
+def scaled(value, places: int = 12):
+    """A decimal amount (JSON number or text, exponent allowed) -> int(value * 10**places),
+    rounded half up: with the default 12 places, USD -> pico-dollars; with 6, a price in USD per
+    1M tokens -> pico-dollars per token.
 
-    Raises ValueError on anything else (None, "", "abc", booleans, NaN).
+    None for anything unreadable or negative (OpenRouter says "-1" for "varies").
     """
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"not an amount: {value!r}")
+        return None
     if isinstance(value, int):
-        return value * MICROS
+        return value * 10 ** places if value >= 0 else None
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("not a finite amount")
-        value = f"{value:.9f}"  # through text, so 0.1 stays 0.1
-    return _parse_decimal_text(str(value).strip())
+        if value != value or value < 0 or value == float("inf"):
+            return None
+        value = f"{value:.15f}"  # through text, so 0.1 stays 0.1
+    text = str(value).strip()
+    mantissa, exponent = text, 0
+    for mark in ("e", "E"):
+        if mark in text:
+            mantissa, _, exp_text = text.partition(mark)
+            try:
+                exponent = int(exp_text)
+            except ValueError:
+                return None
+    if mantissa.startswith("-"):
+        return None
+    if mantissa.startswith("+"):
+        mantissa = mantissa[1:]
+    whole, _, frac = mantissa.partition(".")
+    if not (whole + frac).isdigit():
+        return None
+    shift = places + exponent
+    digits = whole + frac
+    point = len(whole) + shift  # where the decimal point falls in `digits` once scaled
+    if point <= 0:
+        kept, rest = "0", "0" * (-point) + digits
+    elif point >= len(digits):
+        kept, rest = digits + "0" * (point - len(digits)), ""
+    else:
+        kept, rest = digits[:point], digits[point:]
+    result = int(kept)
+    if rest and int(rest[0]) >= 5:
+        result += 1
+    return result
 
 
-def _parse_decimal_text(text: str) -> int:
-    sign = 1
-    if text[:1] in ("-", "+"):
-        sign = -1 if text[0] == "-" else 1
-        text = text[1:]
-    whole, _, frac = text.partition(".")
-    if not whole and not frac:
-        raise ValueError("not an amount")
-    if not (whole.isdigit() or whole == "") or not (frac.isdigit() or frac == ""):
-        raise ValueError(f"not an amount: {text!r}")
-    micros = int(whole or "0") * MICROS + int((frac + "000000")[:6])
-    if frac[6:7] and int(frac[6]) >= 5:  # half up on the 7th decimal
-        micros += 1
-    return sign * micros
+def pico(value) -> int:
+    """An amount in USD the relay sent -> pico-dollars; 0 when it is missing or unreadable."""
+    amount = scaled(value)
+    return amount if amount is not None else 0
 
 
-def format_usd(micros: int, places: int = 4) -> str:
-    """Integer micro-dollars -> "$0.0123" with `places` decimals (0 to 6), rounded half up."""
-    sign = "-" if micros < 0 else ""
-    micros = abs(micros)
-    step = 10 ** (6 - places)
-    units = (micros + step // 2) // step
-    whole, frac = divmod(units, 10**places)
-    if places == 0:
-        return f"{sign}${whole}"
-    digits = ("0" * places + str(frac))[-places:]
-    return f"{sign}${whole}.{digits}"
-
-
-def friendly_usd(micros: int, floor: bool = False) -> str:
-    """Integer micro-dollars -> "$1.00", "$0.075", "$0.0012", "$0.000004": cents at least, up to
-    4 decimals (6 for sub-cent amounts that would show as zero), no "$1.0000". `floor` rounds
-    down instead of half up: what is left of a budget is never overstated ($0.9999, not $1.00)."""
-    places = 4 if abs(micros) >= 100 else 6
-    if floor and places == 4 and micros > 0:
-        micros -= micros % 100
-    text = format_usd(micros, places)
-    while len(text) - text.index(".") > 3 and text.endswith("0"):
-        text = text[:-1]
-    return text
-
-
-def usd(value, places: int = 4) -> str:
-    """Any amount the relay sends -> display text; "—" when it is missing or unreadable."""
-    try:
-        return format_usd(to_micros(value), places)
-    except ValueError:
+def usd(amount, floor: bool = False) -> str:
+    """Pico-dollars -> "$1.00", "$0.075", "$0.0123", "$0.0000015": cents at least, up to 4
+    decimals, more for small amounts so that two significant digits show (up to 10), trailing
+    zeros dropped down to cents. A positive amount too small to show is "<$0.0000000001", never
+    "$0.00"; None is "—". `floor` rounds down instead of half up at the decimals shown: what is
+    left of a budget is never overstated ($0.9999 left, not $1.00)."""
+    if amount is None:
         return "—"
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if amount == 0:
+        return "$0.00"
+    places = 4
+    while places < 10 and amount < 10 ** (12 - places + 1):
+        places += 1
+    step = 10 ** (12 - places)
+    units = amount // step if floor and not sign else (amount + step // 2) // step
+    if units == 0:
+        return sign + "<$0.0000000001"
+    whole, frac = divmod(units, 10 ** places)
+    digits = (("0" * places) + str(frac))[-places:]
+    while len(digits) > 2 and digits.endswith("0"):
+        digits = digits[:-1]
+    return sign + "$" + str(whole) + "." + digits
+
+
+def per_million(pico_per_token) -> str:
+    """Pico-dollars per token -> "$0.15" per 1M tokens (at least 2 decimals); "?" if unknown."""
+    if pico_per_token is None:
+        return "?"
+    # pico-dollars per token are micro-dollars per 1M tokens
+    whole, frac = divmod(pico_per_token, 10 ** 6)
+    digits = ("000000" + str(frac))[-6:].rstrip("0")
+    while len(digits) < 2:
+        digits += "0"
+    return "$" + str(whole) + "." + digits
 
 
 def plural(n: int, word: str) -> str:
@@ -81,44 +109,38 @@ def budget_text(budget) -> str:
     """The deployment's default budget (config.json "budget") as a sentence fragment."""
     if not budget:
         return "no default budget (the operator sets budgets per user or domain)"
+    limit = scaled(budget.get("limit"))
     try:
-        limit = to_micros(budget.get("limit"))
         days = int(budget.get("days"))
     except (ValueError, TypeError):
+        days = None
+    if limit is None or days is None:
         return "a budget set by the operator"
     if limit <= 0:
         return "no free budget (the operator grants budgets per user or domain)"
-    return format_usd(limit, 2) + " per user over " + plural(days, "day")
+    return usd(limit) + " per user over " + plural(days, "day")
 
 
 def spend_summary(usage) -> dict:
-    """The /usage answer -> what the pages show: spend, limit, remaining, share used, a sentence.
+    """The /usage answer -> what the pages show: spend, limit, what is left (rounded down), the
+    share used (0-100), whether anything is spent or all of it, and a sentence.
 
     `usage` is {"email", "days", "cost", "limit", "usage": [...]}; cost and limit in USD.
     """
-    spent = _micros_or_zero(usage.get("cost"))
-    limit = _micros_or_zero(usage.get("limit"))
-    days = usage.get("days") or 1
-    remaining = limit - spent if limit > spent else 0
-    fraction = 1.0 if limit <= 0 else min(1.0, spent / limit)
+    spent, limit = pico(usage.get("cost")), pico(usage.get("limit"))
+    days = int(usage.get("days") or 1)
+    left = limit - spent if limit > spent else 0
     exhausted = spent >= limit
-    window = plural(days, "day")
-    text = friendly_usd(spent) + " of " + friendly_usd(limit) + " used in the last " + window
+    text = usd(spent) + " of " + usd(limit) + " used in the last " + plural(days, "day")
     if exhausted:
         text += " — budget used up; it frees up as older days leave the window"
     return {
-        "spent": friendly_usd(spent),
-        "limit": friendly_usd(limit),
-        "remaining": friendly_usd(remaining, floor=True),
-        "percent": int(fraction * 100 + 0.5),
+        "spent": usd(spent),
+        "limit": usd(limit),
+        "remaining": usd(left, floor=True),
+        "percent": 100 if limit <= 0 else min(100, (spent * 100 + limit // 2) // limit),
         "days": days,
         "exhausted": exhausted,
+        "some": spent > 0,
         "text": text,
     }
-
-
-def _micros_or_zero(value) -> int:
-    try:
-        return to_micros(value)
-    except ValueError:
-        return 0

@@ -5,6 +5,7 @@ Runs under CPython and MicroPython.
 """
 
 import catalog
+import money
 from markup import escape, slug
 
 # OpenRouter ids start with the lab's slug: "anthropic/claude-3.5-haiku".
@@ -59,7 +60,7 @@ def price_short(model) -> str:
         return "price varies"
     if model["input"] == 0 and model["output"] == 0:
         return "free"
-    return catalog.per_million(model["input"]) + " / " + catalog.per_million(model["output"])
+    return money.per_million(model["input"]) + " / " + money.per_million(model["output"])
 
 
 def option_id(key: str) -> str:

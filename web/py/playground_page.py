@@ -234,7 +234,7 @@ def finish(model, reply, stopped, failure, bubble, line, started) -> None:
     richtext.render(bubble, reply.text)
     if reply.usage:
         pico, source = catalog.reply_cost(model, reply.usage)
-        cost = catalog.format_pico(pico)
+        cost = money.usd(pico)
     elif stopped:
         cost, source = "estimating…", "pending"
     else:
@@ -261,7 +261,7 @@ async def recorded_cost(meta, line, started) -> None:
                                             token=page["profile"]["token"])
         row = chat.recorded_row(data if code == 200 else None, meta["model"], started)
         if row is not None:
-            meta["cost"] = catalog.format_pico(catalog.scaled(row.get("cost"), 12))
+            meta["cost"] = money.usd(money.scaled(row.get("cost"), 12))
             meta["source"] = row.get("cost_source") or "estimated"
             break
     else:

@@ -4,6 +4,7 @@ relied on); scratchpad_page.py only wires it to the page.
 """
 
 import catalog
+import money
 
 STORAGE_KEY = "aipipe-scratchpad"  # localStorage: the code, kept between visits
 CODE_PARAM = "code="  # /scratchpad#code=<percent-encoded Python> (the playground's link)
@@ -100,7 +101,7 @@ def chat_models(prices) -> list:
         price = table[name]
         if not isinstance(price, dict) or not catalog.is_chat_model(name):
             continue
-        cost = [catalog.scaled(price.get(k), 6) for k in ("input", "output")]
+        cost = [money.scaled(price.get(k), 6) for k in ("input", "output")]
         if cost[0] is not None and cost[1] is not None:
             found.append((cost[0] + cost[1], name))
     return [name for _cost, name in sorted(found)]
@@ -148,7 +149,7 @@ def cost_text(done) -> str:
     if not calls:
         return "no model calls"
     text = str(calls) + (" call" if calls == 1 else " calls") + " · " + \
-        catalog.format_pico(catalog.scaled(done.get("cost") or "0", 12))
+        money.usd(money.scaled(done.get("cost") or "0"))
     unknown = done.get("unknown") or 0
     if unknown:
         text += " + " + str(unknown) + " cut short (the relay records an estimate)"

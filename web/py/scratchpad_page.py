@@ -39,7 +39,9 @@ def now() -> float:
 
 
 def editor():
-    return js.window.aipipeEditor
+    """editor.mjs's API once that module has run, else None (MicroPython raises on a missing
+    property: the module may load after this script)."""
+    return getattr(js.window, "aipipeEditor", None)
 
 
 # -- the worker ------------------------------------------------------------------------------
@@ -143,7 +145,10 @@ def run(*_args) -> None:
     page["run_id"] += 1
     clear_output()
     kit.set_text("run-cost", "Running…")
+    kit.node("run-cost").className = "run-cost muted"
     set_running(True)
+    # On a phone the output is under the editor: bring it into view (on a laptop it is beside).
+    kit.node("output").scrollIntoView(js_object({"block": "nearest"}))
     page["run_started"] = now()
     page["worker"].postMessage(js_object({
         "type": "run", "id": page["run_id"], "code": str(editor().code),
@@ -167,16 +172,32 @@ def stop(*_args) -> None:
 
 def finish(summary, ok) -> None:
     kit.set_text("run-cost", summary)
-    kit.node("run-cost").className = "small" if ok else "small error"
+    kit.node("run-cost").className = "run-cost" if ok else "run-cost error"
     set_running(False)
     kit.spawn(show_budget())
 
 
 def set_running(running) -> None:
+    """Run and Stop swap being usable; keyboard focus moves with them (a disabled button would
+    drop it to the top of the page)."""
     page["running"] = running
     js.document.body.dataset.running = "true" if running else "false"
-    kit.node("run").disabled = running
-    kit.node("stop").disabled = not running
+    run_button, stop_button = kit.node("run"), kit.node("stop")
+    leaving = stop_button if not running else run_button
+    focused = js.document.activeElement
+    had_focus = bool(focused) and bool(focused.isSameNode(leaving))
+    run_button.disabled = running
+    stop_button.disabled = not running
+    if had_focus:
+        (run_button if not running else stop_button).focus()
+
+
+def on_key(event) -> None:
+    """Ctrl/Cmd+Enter runs from anywhere on the page (the editor handles its own)."""
+    if str(event.key) == "Enter" and (event.ctrlKey or event.metaKey) and \
+            not event.defaultPrevented:
+        event.preventDefault()
+        run()
 
 
 def clear_output() -> None:
@@ -215,6 +236,7 @@ async def mount_editor() -> None:
     code = scratch.initial_code(linked, storage.getItem(scratch.STORAGE_KEY), page["models"][0])
     if linked:  # a link can come from anywhere: nothing runs until the user presses Run
         kit.set_text("run-cost", scratch.LINKED_NOTE)
+        kit.node("run-cost").className = "run-cost warn"
     editor().mount(kit.node("editor"), code)
     storage.setItem(scratch.STORAGE_KEY, code)
     editor().on("change", create_proxy(
@@ -241,8 +263,10 @@ def pick_example(_event) -> None:
 async def show_budget() -> None:
     status, data = await kit.request_json("/usage", token=page["profile"]["token"])
     if status == 200 and isinstance(data, dict):
+        kit.note_usage(page["profile"], data)
         summary = money.spend_summary(data)
         kit.set_text("budget-left", summary["remaining"] + " of " + summary["limit"] + " left")
+        kit.show_meter("budget-meter", summary["percent"], summary["exhausted"], summary["some"])
     elif status == 401:
         kit.set_text("signin-text", "Your sign-in has expired or was revoked (" +
                      session.error_message(status, data) + "). Sign in again.")
@@ -279,7 +303,7 @@ def clean_address() -> None:
 
 async def main() -> None:
     profile = kit.load_profile()
-    kit.show_who(profile)
+    kit.start_header(profile)
     if profile is None:
         kit.show("signin-needed")
         kit.hide("pad")
@@ -291,6 +315,10 @@ async def main() -> None:
     kit.on("run", "click", run)
     kit.on("stop", "click", stop)
     kit.on("examples", "change", pick_example)
+    js.document.addEventListener("keydown", create_proxy(on_key))
+    if "Mac" in str(js.navigator.platform):
+        kit.set_text("run-keys", "⌘+Enter runs")
+        kit.node("run").title = "Run (⌘+Enter)"
     await mount_editor()
     clean_address()
     set_running(False)

@@ -3,7 +3,6 @@ and the recent-requests table, from `GET /usage` and `GET /usage/requests`.
 Runs under CPython and MicroPython.
 """
 
-import catalog
 import charts
 import dates
 import money
@@ -26,7 +25,7 @@ def frees_up(usage, today: str) -> dict:
     Returns {"text", "date" (ISO or None)}.
     """
     days = int(usage.get("days") or 1)
-    limit = charts.pico(usage.get("limit"))
+    limit = money.pico(usage.get("limit"))
     totals = charts.day_totals(usage.get("usage"))
     in_window = set(dates.window(today, days))
     spent_days = sorted(d for d in totals if d in in_window and totals[d] > 0)
@@ -37,7 +36,7 @@ def frees_up(usage, today: str) -> dict:
                 "date": None}
     if not spent_days:
         return {"text": "Nothing spent in the last " + window + ": all " +
-                catalog.format_pico(limit) + " is available.", "date": None}
+                money.usd(limit) + " is available.", "date": None}
     if spent >= limit:
         freed = 0
         for day in spent_days:
@@ -45,40 +44,21 @@ def frees_up(usage, today: str) -> dict:
             if spent - freed < limit:
                 back = dates.add_days(day, days)
                 return {"text": "Your budget is used up. It frees up on " + dates.short(back) +
-                        " (UTC), when the " + catalog.format_pico(freed) +
+                        " (UTC), when the " + money.usd(freed) +
                         " spent up to " + dates.short(day) + " leaves the " + str(days) +
                         "-day window.", "date": back}
     oldest = spent_days[0]
     back = dates.add_days(oldest, days)
-    return {"text": catalog.format_pico(limit - spent) + " left. The " +
-            catalog.format_pico(totals[oldest]) + " spent on " + dates.short(oldest) +
+    return {"text": money.usd(limit - spent) + " left. The " +
+            money.usd(totals[oldest]) + " spent on " + dates.short(oldest) +
             " frees up on " + dates.short(back) + " (UTC).", "date": back}
-
-
-def summary(usage) -> dict:
-    """Spend, limit and remaining as text (small amounts keep their significant digits; what is
-    left is rounded down, never overstated), the share used and whether the budget is used up."""
-    spent, limit = charts.pico(usage.get("cost")), charts.pico(usage.get("limit"))
-    days = int(usage.get("days") or 1)
-    left = limit - spent if limit > spent else 0
-    if left >= 10 ** 8:  # shown with 4 decimals: round down to them
-        left -= left % 10 ** 8
-    return {
-        "spent": catalog.format_pico(spent),
-        "limit": catalog.format_pico(limit),
-        "remaining": catalog.format_pico(left),
-        "percent": 100 if limit <= 0 else min(100, (spent * 100 + limit // 2) // limit),
-        "days": days,
-        "exhausted": spent >= limit,
-        "some": spent > 0,
-    }
 
 
 def chart_rows(usage, requests, today: str) -> list:
     """Rows {"date", "model", "pico", "cost"} over the budget window: the per-day totals of
     /usage, split by model as far as the recent requests explain them, the top models by name."""
     window = window_of(usage, today)
-    items = [(r.get("date", "")[:10], r.get("model") or "?", charts.pico(r.get("cost")))
+    items = [(r.get("date", "")[:10], r.get("model") or "?", money.pico(r.get("cost")))
              for r in requests if isinstance(r, dict)]
     rows = charts.stacked_rows(charts.day_totals(usage.get("usage")), items, window, "model")
     return charts.top_n(rows, "model", "model")
@@ -98,7 +78,7 @@ NUMERIC_COLUMNS = (3, 6)
 
 def is_model_list(item) -> bool:
     """A free call listing models (the playground makes one on every visit)."""
-    return str(item.get("path") or "").endswith("/models") and not charts.pico(item.get("cost"))
+    return str(item.get("path") or "").endswith("/models") and not money.pico(item.get("cost"))
 
 
 def visible_requests(items, show_free: bool) -> tuple:
@@ -129,7 +109,7 @@ def request_row(item) -> list:
         dates.moment(item.get("ts")),
         model,
         tokens,
-        catalog.format_pico(charts.pico(item.get("cost"))),
+        money.usd(money.pico(item.get("cost"))),
         SOURCES.get(source, source),
         result.strip(),
         (str(int(latency + 0.5)) + " ms") if isinstance(latency, (int, float)) else "",
