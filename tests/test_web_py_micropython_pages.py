@@ -10,10 +10,12 @@ import subprocess
 from tests.test_web_py_micropython import MPY, RUNNER, WEB_PY, node  # noqa: F401 - fixture
 from tests.test_web_py_playground import _load
 
+IMPORTS = ("import admin_view, catalog, charts, chat, codegen, dates, dialect, markup, money, "
+           "picker, usage_view")
 # One program, run by both interpreters; it prints one JSON line.
 PROGRAM = """
 import json
-import admin_view, catalog, charts, chat, codegen, dates, markup, money, picker, usage_view
+""" + IMPORTS + """
 
 prices = {"openai": {"gpt-4o-mini": {"input": 0.15, "output": 0.6, "cached_input": 0.075},
                      "whisper-1": {"per_minute": 0.006}}}
@@ -31,6 +33,24 @@ for piece in ['data: {"choices": [{"delta": {"content": "Hi "}}]}\\n', '\\ndata:
               '\\n\\ndata: [DONE]\\n\\n']:
     for data in parser.feed(piece):
         reply.add(data)
+claude_events = [
+    {"type": "message_start", "message": {"usage": {"input_tokens": 7, "output_tokens": 1,
+                                                    "cache_read_input_tokens": 3}}},
+    {"type": "ping"},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Bon"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "jour"}},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+    {"type": "message_stop"}]
+claude_parser, claude = chat.SSEParser(), dialect.new_reply("anthropic")
+for event in claude_events:
+    for data in claude_parser.feed("event: " + event["type"] + "\\ndata: " + json.dumps(event) + "\\n\\n"):
+        claude.add(data)
+claude_body = dialect.request_body("anthropic", "claude-sonnet-4-5",
+                                   [{"role": "system", "content": "S"}, {"role": "user", "content": "q"}],
+                                   None, 30)
+claude_models = catalog.anthropic_models(
+    {"data": [{"id": "claude-sonnet-4-5-20250929", "display_name": "Claude Sonnet 4.5"}]},
+    {"anthropic": {"claude-sonnet-4-5": {"input": 3.0, "output": 15.0, "cached_input": 0.3}}})
 state = chat.load_state(chat.dump_state({"model": "m", "system": "S", "temperature": "",
                                          "max_tokens": "5", "messages": [
                                              {"role": "user", "content": "q", "meta": {}}]}))
@@ -85,6 +105,13 @@ out = {
     "overview": admin_view.overview(users, [{"date": "d", "key": "k", "cost": 0.5, "requests": 2}],
                                     [{"date": "d", "cost": 0.75}]),
     "moment": dates.moment("2026-03-09T01:02:03.4Z"),
+    "claude": [claude.text, claude.usage, claude.finish, claude.done,
+               json.loads(chat.body_json(claude_body)), dialect.headers("anthropic"),
+               [m["key"] for m in claude_models],
+               catalog.reply_cost(claude_models[0], claude.usage)],
+    "claude_code": [codegen.curl("http://h", "/anthropic/v1/messages", claude_body, "anthropic"),
+                    codegen.python("http://h", "anthropic", claude_body),
+                    codegen.javascript("http://h", "/anthropic/v1/messages", claude_body, "anthropic")],
 }
 print(json.dumps(out))
 """
@@ -92,12 +119,10 @@ print(json.dumps(out))
 
 def _cpython_answers() -> dict:
     modules = {name: _load(name) for name in
-               ("admin_view", "catalog", "charts", "chat", "codegen", "dates", "markup", "money",
-                "picker", "usage_view")}
+               ("admin_view", "catalog", "charts", "chat", "codegen", "dates", "dialect", "markup",
+                "money", "picker", "usage_view")}
     lines: list[str] = []
-    program = PROGRAM.replace(
-        "import admin_view, catalog, charts, chat, codegen, dates, markup, money, picker, usage_view",
-        "").replace("print(", "lines.append(")
+    program = PROGRAM.replace(IMPORTS, "").replace("print(", "lines.append(")
     exec(program, {**modules, "json": json, "lines": lines})  # our own program (one scope)
     return json.loads(lines[-1])
 
@@ -116,6 +141,14 @@ def test_pure_page_modules_agree_under_micropython(node: str) -> None:  # noqa: 
     assert cpython["money"] == ["$0.10", "$0.10", "$1.2346", "$0.00", "$0.001", "$0.0000036",
                                 "$0.9999", "$0.075", "$0.10 per user over 7 days"]
     assert cpython["reply"] == ["Hi there", {"prompt_tokens": 2}, True]
+    text, usage, finish, done, body, headers, keys, cost = cpython["claude"]
+    assert [text, finish, done] == ["Bonjour", "end_turn", True]
+    assert usage == {"prompt_tokens": 10, "completion_tokens": 2,
+                     "prompt_tokens_details": {"cached_tokens": 3}}
+    assert body["system"] == "S" and body["max_tokens"] == 30
+    assert headers == [["anthropic-version", "2023-06-01"]]
+    assert keys == ["anthropic:claude-sonnet-4-5-20250929"]
+    assert cost == [7 * 3_000_000 + 3 * 300_000 + 2 * 15_000_000, "computed"]
     assert cpython["frees"]["date"] == "2026-03-13"
     assert cpython["groups"] == [["OpenAI", ["openai:gpt-4o-mini"]], ["OpenRouter · a", ["openrouter:a/b"]],
                                  ["OpenRouter · c", ["openrouter:c/free"]]]

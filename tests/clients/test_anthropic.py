@@ -5,11 +5,15 @@ ANTHROPIC_BASE_URL) — the AI Pipe token as the key, `<relay>/anthropic` as the
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import anthropic
 import pytest
 
 from tests.clients.conftest import REPLY, Clock, User, assert_recorded, assert_streamed
+from tests.test_web_py_playground import _load
 
 MODEL = "claude-sonnet-4-5"  # a name in the price table, so the test reads its price by name
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -120,3 +124,21 @@ def test_over_budget_is_a_rate_limit_error_without_retries(user: User) -> None:
     [row] = small.rows(1)  # asked once: no retries
     assert (row["status"], row["outcome"]) == (429, "refused")
     assert user.stack.fake.state.received == []  # never forwarded
+
+
+def test_the_playgrounds_python_code_runs_as_shown(user: User) -> None:
+    """The playground's "show code" for a Claude model (web/py/codegen.py), run as a user runs
+    it — `python snippet.py` with AIPIPE_TOKEN set — streams the reply and is recorded."""
+    codegen, dialect = _load("codegen"), _load("dialect")
+    body = dialect.request_body("anthropic", MODEL, [{"role": "system", "content": "Be brief."},
+                                                     {"role": "user", "content": "Say hello"}],
+                                0.5, 64)
+    code = codegen.python(user.stack.url, "anthropic", body)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "AIPIPE_TOKEN": user.token}, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == REPLY + "\n"
+    [row] = user.rows(1)
+    assert_recorded(user, row, "anthropic", MODEL, streamed=True)
+    sent = user.stack.fake.state.received[-1]
+    assert sent["headers"]["x-api-key"] == user.stack.env["ANTHROPIC_API_KEY"]

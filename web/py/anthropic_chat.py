@@ -19,9 +19,11 @@ VERSION_HEADER = ("anthropic-version", "2023-06-01")
 DEFAULT_MAX_TOKENS = 8192
 
 
-def request_body(model_id, messages, temperature=None, max_tokens=None) -> list:
+def request_body(model_id, messages, max_tokens=None) -> list:
     """The Messages body as ordered (key, value) pairs, from chat-style messages: system
-    messages become the top-level `system` (Anthropic has no system role)."""
+    messages become the top-level `system` (Anthropic has no system role). No temperature: the
+    Messages API the anthropic SDK speaks today has no sampling parameters (its `stream()`
+    refuses `temperature`), so the page does not offer one for Claude."""
     system = "\n\n".join(m["content"] for m in messages if m.get("role") == "system")
     turns = [{"role": m["role"], "content": m["content"]} for m in messages
              if m.get("role") in ("user", "assistant")]
@@ -29,8 +31,6 @@ def request_body(model_id, messages, temperature=None, max_tokens=None) -> list:
     if system:
         body.append(("system", system))
     body.append(("messages", turns))
-    if temperature is not None:
-        body.append(("temperature", temperature))  # Anthropic's range is 0-1: it says so
     body.append(("stream", True))
     return body
 

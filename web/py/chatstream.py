@@ -19,12 +19,15 @@ class ChatStream:
     def aborted(self) -> bool:
         return bool(self.controller.signal.aborted)
 
-    async def open(self, path, token, body_text):
-        """Send the request: (200, None) when the stream starts, else (status, error body);
-        status 0 when nothing reached the relay (network error, or stopped)."""
+    async def open(self, path, token, body_text, extra=()):
+        """Send the request (`extra`: more (name, value) headers): (200, None) when the stream
+        starts, else (status, error body); status 0 when nothing reached the relay (network
+        error, or stopped)."""
         headers = js.Headers.new()
         headers.set("Authorization", "Bearer " + token)
         headers.set("Content-Type", "application/json")
+        for name, value in extra:
+            headers.set(name, value)
         options = js.Object.new()
         options.method = "POST"
         options.headers = headers
@@ -45,13 +48,14 @@ class ChatStream:
         self.response = response
         return 200, None
 
-    async def read(self, on_text, every_ms=60):
-        """Read to the end (or Stop), calling `on_text(reply)` at most every `every_ms` while
-        text arrives. Returns (chat.Reply, stopped, failure text or None)."""
+    async def read(self, reply, on_text, every_ms=60):
+        """Read to the end (or Stop) into `reply` (chat.Reply or one with its face, which reads
+        the provider's events), calling `on_text(reply)` at most every `every_ms` while text
+        arrives. Returns (reply, stopped, failure text or None)."""
         reader = self.response.body.getReader()
         decoder = js.TextDecoder.new()
         stream_option = js.JSON.parse('{"stream": true}')
-        parser, reply = chat.SSEParser(), chat.Reply()
+        parser = chat.SSEParser()
         last = 0
         stopped, failure = False, None
         try:

@@ -1,5 +1,6 @@
 """The playground's "show code": the very request the page sends (same model, messages,
-temperature, max tokens, streaming), as curl, Python (openai SDK) and JavaScript (fetch).
+temperature, max tokens, streaming), as curl, Python (the openai SDK, or the anthropic SDK for
+Claude) and JavaScript (fetch).
 The token is read from $AIPIPE_TOKEN (or aipipe.js in a page), never pasted into the code.
 Runs under CPython and MicroPython.
 """
@@ -9,7 +10,8 @@ import json
 import handoff
 
 TOKEN_ENV = "AIPIPE_TOKEN"
-SDK_BASES = {"openai": "/openai/v1", "openrouter": "/openrouter/v1"}
+SDK_BASES = {"openai": "/openai/v1", "openrouter": "/openrouter/v1", "anthropic": "/anthropic"}
+ANTHROPIC_VERSION = "2023-06-01"  # the Messages API's version header (anthropic_chat sends it)
 
 
 def _quote(text: str) -> str:
@@ -41,19 +43,21 @@ def _is_pairs(value) -> bool:
     return all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) for i in value)
 
 
-def curl(base: str, path: str, body) -> str:
-    return "\n".join([
-        "# export " + TOKEN_ENV + "=...   (your token from " + base + "/login)",
-        "curl -N " + base + path + " \\",
-        '  -H "Authorization: Bearer $' + TOKEN_ENV + '" \\',
-        "  -H 'Content-Type: application/json' \\",
-        "  -d " + _quote(pretty(body)),
-    ])
-
-
+def curl(base: str, path: str, body, provider: str = "openai") -> str:
+    lines = ["# export " + TOKEN_ENV + "=...   (your token from " + base + "/login)",
+             "curl -N " + base + path + " \\"]
+    if provider == "anthropic":  # the token goes where Anthropic's key goes
+        lines += ['  -H "x-api-key: $' + TOKEN_ENV + '" \\',
+                  "  -H 'anthropic-version: " + ANTHROPIC_VERSION + "' \\"]
+    else:
+        lines.append('  -H "Authorization: Bearer $' + TOKEN_ENV + '" \\')
+    lines += ["  -H 'Content-Type: application/json' \\", "  -d " + _quote(pretty(body))]
+    return "\n".join(lines)
 
 
 def python(base: str, provider: str, body) -> str:
+    if provider == "anthropic":
+        return python_anthropic(base, body)
     lines = [
         "import os",
         "",
@@ -72,6 +76,31 @@ def python(base: str, provider: str, body) -> str:
         "for chunk in stream:",
         "    if chunk.choices and chunk.choices[0].delta.content:",
         '        print(chunk.choices[0].delta.content, end="", flush=True)',
+        "print()",
+    ]
+    return "\n".join(lines)
+
+
+def python_anthropic(base: str, body) -> str:
+    """The anthropic SDK: `messages.stream()` streams (so the body's `stream` is left out)."""
+    lines = [
+        "import os",
+        "",
+        "import anthropic",
+        "",
+        "client = anthropic.Anthropic(",
+        "    api_key=os.environ[" + json.dumps(TOKEN_ENV) + "],",
+        "    base_url=" + json.dumps(base + SDK_BASES["anthropic"]) + ",",
+        ")",
+        "with client.messages.stream(",
+    ]
+    for key, value in body:
+        if key != "stream":
+            lines.append("    " + key + "=" + pretty(value, 1, py=True) + ",")
+    lines += [
+        ") as stream:",
+        "    for text in stream.text_stream:",
+        '        print(text, end="", flush=True)',
         "print()",
     ]
     return "\n".join(lines)
@@ -98,8 +127,24 @@ def scratchpad_link(body) -> str:
     return "/scratchpad#code=" + handoff.quote(scratchpad(body))
 
 
-def javascript(base: str, path: str, body) -> str:
-    return "\n".join([
+def javascript(base: str, path: str, body, provider: str = "openai") -> str:
+    claude = provider == "anthropic"
+    headers = ('{ Authorization: `Bearer ${token}`, "Content-Type": "application/json",\n'
+               '             "anthropic-version": "' + ANTHROPIC_VERSION + '" }') if claude else \
+        '{ Authorization: `Bearer ${token}`, "Content-Type": "application/json" }'
+    comment = "// Server-Sent Events: one JSON event per `data:` line; the text is in the " + \
+        "content_block_delta events" if claude else \
+        "// Server-Sent Events: one JSON chunk per `data:` line, then `data: [DONE]`"
+    take = [
+        '    if (!line.startsWith("data: ")) continue;',
+        "    const event = JSON.parse(line.slice(6));",
+        '    if (event.type === "content_block_delta" && event.delta.type === "text_delta") '
+        "text += event.delta.text;",
+    ] if claude else [
+        '    if (!line.startsWith("data: ") || line === "data: [DONE]") continue;',
+        "    text += JSON.parse(line.slice(6)).choices?.[0]?.delta?.content ?? \"\";",
+    ]
+    lines = [
         '<script type="module">',
         'import { getProfile, login } from "' + base + '/aipipe.js";',
         "",
@@ -107,10 +152,10 @@ def javascript(base: str, path: str, body) -> str:
         "if (!token) login();  // sign in at AI Pipe, then come back here",
         "const response = await fetch(" + json.dumps(base + path) + ", {",
         '  method: "POST",',
-        '  headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },',
+        "  headers: " + headers + ",",
         "  body: JSON.stringify(" + pretty(body, 1) + "),",
         "});",
-        "// Server-Sent Events: one JSON chunk per `data:` line, then `data: [DONE]`",
+        comment,
         "const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();",
         'let buffer = "", text = "";',
         "for (;;) {",
@@ -120,20 +165,17 @@ def javascript(base: str, path: str, body) -> str:
         '  const lines = buffer.split("\\n");',
         "  buffer = lines.pop();",
         "  for (const line of lines) {",
-        '    if (!line.startsWith("data: ") || line === "data: [DONE]") continue;',
-        "    text += JSON.parse(line.slice(6)).choices?.[0]?.delta?.content ?? \"\";",
-        "  }",
-        "}",
-        "console.log(text);",
-        "</script>",
-    ])
+    ]
+    lines += take  # (MicroPython has no [*take] in a list display)
+    lines += ["  }", "}", "console.log(text);", "</script>"]
+    return "\n".join(lines)
 
 
 def all_code(base: str, provider: str, path: str, body) -> list:
     """[(id, title, code)] for pagekit.render_snippets."""
     base = base.rstrip("/")
     return [
-        ("code-curl", "curl", curl(base, path, body)),
+        ("code-curl", "curl", curl(base, path, body, provider)),
         ("code-python", "Python", python(base, provider, body)),
-        ("code-js", "JavaScript", javascript(base, path, body)),
+        ("code-js", "JavaScript", javascript(base, path, body, provider)),
     ]

@@ -102,9 +102,10 @@ def clear_profile() -> None:
     window.localStorage.removeItem(session.STORAGE_KEY)
 
 
-async def request_json(url, method="GET", body=None, token=None):
-    """(status, parsed JSON or None). Network failures give status 0 and an error dict."""
-    headers = {}
+async def request_json(url, method="GET", body=None, token=None, extra=()):
+    """(status, parsed JSON or None); `extra`: more (name, value) headers. Network failures give
+    status 0 and an error dict."""
+    headers = {name: value for name, value in extra}
     if token:
         headers["Authorization"] = "Bearer " + token
     options = {"method": method, "headers": headers}

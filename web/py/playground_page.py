@@ -12,6 +12,7 @@ import chat
 import chatstream
 import chatview
 import codegen
+import dialect
 import js
 import money
 import pagekit as kit
@@ -66,26 +67,35 @@ def _models_of(provider, token):
     offered = config.get("providers")
     if offered is not None and provider not in offered:
         return _skipped()
-    return kit.request_json("/" + provider + "/v1/models", token=token)
+    return kit.request_json("/" + provider + "/v1/models", token=token,
+                            extra=dialect.headers(provider))
 
 
 async def load_models(token) -> None:
     found = await asyncio.gather(kit.request_json("/prices"), _models_of("openai", token),
-                                 _models_of("openrouter", token))
-    (_p, prices), (o_status, openai), (r_status, openrouter) = found
+                                 _models_of("openrouter", token), _models_of("anthropic", token))
+    (_p, prices), (o_status, openai), (r_status, openrouter), (a_status, claude) = found
     prices = prices if isinstance(prices, dict) else {}
-    if o_status == 401 or r_status == 401:
-        show_failure(401, openai if o_status == 401 else openrouter)
-    elif o_status == 429 or r_status == 429:  # the relay refuses even model lists when spent
-        show_failure(429, openai if o_status == 429 else openrouter)
+    answers = ((o_status, openai), (r_status, openrouter), (a_status, claude))
+    for refused in (401, 429):  # the relay refuses even model lists when spent (429)
+        bodies = [data for status, data in answers if status == refused]
+        if bodies:
+            show_failure(refused, bodies[0])
+            break
     models = []
+    # A spent budget still shows what could be used: the relay's priced models.
     if o_status == 200:
         models += catalog.openai_models(openai, prices)
-    elif o_status == 429:  # still show what could be used: the relay's priced models
+    elif o_status == 429:
         models += catalog.openai_models(catalog.price_listing(prices, "openai"), prices)
     if r_status == 200:
         models += catalog.openrouter_models(openrouter)
-    if not models and o_status != 401:
+    if a_status == 200:
+        models += catalog.anthropic_models(claude, prices)
+    elif a_status == 429:
+        models += catalog.anthropic_models(catalog.price_listing(prices, "anthropic"), prices)
+    models = catalog.sort_models(models)
+    if not models and 401 not in (o_status, r_status, a_status):
         notice("No models are available: this AI Pipe has no provider keys configured.")
     pickerview.set_models(models, state["model"])
     show_price(pickerview.selected())
@@ -95,6 +105,10 @@ def show_price(model) -> None:
     if model is None:
         kit.set_text("model-price", "")
         return
+    # Claude's Messages API takes no temperature: say so rather than drop the setting silently.
+    claude = not dialect.takes_temperature(model["provider"])
+    kit.node("temperature").disabled = claude
+    kit.node("temperature-note").hidden = not claude
     kit.set_text("model-price", catalog.PROVIDER_NAMES.get(model["provider"], "") + " · " +
                  catalog.price_text(model))
 
@@ -178,7 +192,8 @@ def current_request(prompt=None, for_code=False):
         return None, None, error
     messages = chat.code_messages(state, prompt) if for_code else \
         chat.request_messages(state, prompt)
-    return model, chat.request_body(model["provider"], model["id"], messages, temp, limit), None
+    return model, dialect.request_body(model["provider"], model["id"], messages, temp, limit), \
+        None
 
 
 async def send() -> None:
@@ -212,7 +227,8 @@ async def stream_reply(model, body, prompt, user_article, article, bubble, line,
     stream = chatstream.ChatStream()
     page["stream"] = stream
     status, data = await stream.open(catalog.CHAT_PATHS[model["provider"]],
-                                     page["profile"]["token"], chat.body_json(body))
+                                     page["profile"]["token"], chat.body_json(body),
+                                     dialect.headers(model["provider"]))
     if status != 200:
         undo_turn(prompt, user_article, article)
         if not stream.aborted:
@@ -224,7 +240,8 @@ async def stream_reply(model, body, prompt, user_article, article, bubble, line,
             richtext.render(bubble, reply.text, final=False)
             chatview.scroll_down()
 
-    reply, stopped, failure = await stream.read(progress, RENDER_EVERY_MS)
+    reply, stopped, failure = await stream.read(dialect.new_reply(model["provider"]), progress,
+                                                RENDER_EVERY_MS)
     finish(model, reply, stopped, failure, bubble, line, started)
     kit.spawn(show_budget(page["profile"]["token"]))
 
@@ -328,6 +345,8 @@ def refresh_code() -> None:
     path = catalog.CHAT_PATHS[model["provider"]]
     kit.render_snippets("code-snippets", codegen.all_code(kit.origin(), model["provider"], path,
                                                           body), "Languages")
+    # The scratchpad's aipipe module speaks chat completions (OpenAI, OpenRouter), not Claude's.
+    kit.node("scratchpad-line").hidden = model["provider"] == "anthropic"
     kit.node("open-scratchpad").href = codegen.scratchpad_link(body)
 
 
