@@ -341,3 +341,52 @@ def test_the_page_logic_agrees_under_micropython() -> None:
     assert micropython == json.loads(lines[-1])
     assert micropython["models"] == [["gpt-4.1-nano", "gpt-4o-mini"], ["d", "d"]]
     assert micropython["link"].endswith("%0Aprint%28%29")
+
+
+def test_claude_models_go_to_the_messages_api(aipipe: ModuleType, client: TestClient,
+                                              upstream) -> None:
+    """A claude-... model goes to /anthropic/v1/messages with the version header: system= at
+    the top level, max_tokens filled in (Anthropic requires it); chat() reads the text blocks,
+    stream() the text deltas; both costs are recorded and match /usage; models("anthropic")
+    lists Anthropic's models."""
+    before = spend(client, aipipe.token)
+    assert aipipe.chat("Say hi", model="claude-sonnet-4-5", system="Be brief") == \
+        "Hello from the fake upstream"
+    pieces = list(aipipe.stream([{"role": "user", "content": "Again"}],
+                                model="claude-haiku-4-5", max_tokens=100))
+    assert pieces == ["Hello ", "from ", "the ", "fake ", "upstream"]
+    sent = [r for r in upstream.state.received if r["path"].endswith("/v1/messages")]
+    assert [r["headers"]["anthropic-version"] for r in sent] == ["2023-06-01"] * 2
+    first, second = (json.loads(r["body"]) for r in sent)
+    assert first == {"model": "claude-sonnet-4-5", "max_tokens": 4096, "system": "Be brief",
+                     "messages": [{"role": "user", "content": "Say hi"}]}
+    assert second["max_tokens"] == 100 and second["stream"] is True and "system" not in second
+    total, count, unknown = aipipe.spent()
+    assert (count, unknown) == (2, 0) and total > 0
+    assert [c["source"] for c in aipipe.calls] == ["computed", "computed"]
+    assert spend(client, aipipe.token) - before == total
+    assert "claude-sonnet-4-5-20250929" in aipipe.models("anthropic")
+
+
+def test_a_claude_error_event_mid_stream_raises(aipipe: ModuleType, client: TestClient) -> None:
+    """Anthropic's `error` event (overloaded) mid-stream raises AIPipeError with its message,
+    after the text that came before it."""
+    aipipe.configure(http=Behaviour(ClientHTTP(client), "streamerror"))
+    got = []
+    with pytest.raises(aipipe.AIPipeError) as error:
+        for piece in aipipe.stream("Hi", model="claude-sonnet-4-5"):
+            got.append(piece)
+    assert error.value.message == "Overloaded" and "".join(got) == "Hello from the fake upstream"
+
+
+class Behaviour:
+    """A transport that asks the fake upstream (through the relay) for a behaviour."""
+
+    def __init__(self, inner: ClientHTTP, behaviour: str):
+        self.inner, self.behaviour = inner, behaviour
+
+    def request(self, method: str, url: str, headers: dict, body: str | None):
+        return self.inner.request(method, url, {**headers, "x-fake": self.behaviour}, body)
+
+    def stream(self, method: str, url: str, headers: dict, body: str | None):
+        return self.inner.stream(method, url, {**headers, "x-fake": self.behaviour}, body)

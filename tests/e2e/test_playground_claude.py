@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -118,7 +119,7 @@ def test_claude_models_stream_a_reply_and_its_cost(claude_relay: UpstreamRelay,
 def test_claude_show_code_and_a_mid_stream_error(claude_relay: UpstreamRelay,
                                                  context: BrowserContext, page: Page) -> None:
     """"Show code" for Claude is Anthropic's: x-api-key and anthropic-version in curl, the
-    anthropic SDK in Python, no scratchpad link (its aipipe module speaks chat completions);
+    anthropic SDK in Python, and a scratchpad link whose code names the Claude model;
     an `error` event mid-stream (Anthropic's overload) is shown, and the reply keeps its text."""
     relay = claude_relay
     relay.sign_in(context, "claude-coder@example.com")
@@ -131,7 +132,10 @@ def test_claude_show_code_and_a_mid_stream_error(claude_relay: UpstreamRelay,
     expect(curl).to_contain_text(relay.url + "/anthropic/v1/messages")
     expect(curl).to_contain_text("x-api-key: $AIPIPE_TOKEN")
     expect(curl).to_contain_text("anthropic-version: 2023-06-01")
-    expect(page.get_by_test_id("open-scratchpad")).to_be_hidden()
+    link = page.get_by_test_id("open-scratchpad")
+    expect(link).to_be_visible()
+    code = unquote(link.get_attribute("href").split("#code=", 1)[1])
+    assert 'model="claude-sonnet-4-5-20250929"' in code and "max_tokens=8192" in code
     page.get_by_role("tab", name="Python", exact=True).click()
     python = page.get_by_test_id("snippet-code-python")
     expect(python).to_contain_text("import anthropic")

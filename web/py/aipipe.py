@@ -12,9 +12,11 @@ recorded like any other.
     aipipe.models()  # ["aipipe-demo"] or the OpenAI models this relay can use
 
 `model=None` means `aipipe.model` (this relay's default). A model name with a "/"
-("anthropic/claude-sonnet-4") goes to OpenRouter, any other to OpenAI. Extra keyword arguments
-(temperature=0.2, max_tokens=50, ...) go into the request as they are; `system="..."` adds a
-system message; a list of {"role", "content"} messages may stand in for the prompt.
+("anthropic/claude-sonnet-4") goes to OpenRouter, a "claude-..." name to Anthropic's Messages
+API (where the relay has its key; max_tokens defaults to 4096 there, as Anthropic requires one),
+any other to OpenAI. Extra keyword arguments (temperature=0.2, max_tokens=50, ...) go into the
+request as they are; `system="..."` adds a system message; a list of {"role", "content"}
+messages may stand in for the prompt.
 
 The HTTP transport is injected (`configure(http=...)`): the scratchpad's uses the browser's
 fetch inside Pyodide; the tests use a plain HTTP client against a real relay.
@@ -30,7 +32,10 @@ calls = []  # one dict per model call made: {"model", "cost" (Decimal or None), 
 http = None
 
 CHAT_PATHS = {"openai": "/openai/v1/chat/completions",
-              "openrouter": "/openrouter/v1/chat/completions"}
+              "openrouter": "/openrouter/v1/chat/completions",
+              "anthropic": "/anthropic/v1/messages"}
+ANTHROPIC_VERSION = "2023-06-01"  # the Messages API wants this header on every call
+CLAUDE_MAX_TOKENS = 4096  # Anthropic requires max_tokens; the relay lowers it to what you can pay
 COST_COMMENT = ": aipipe "  # the relay's last line on a stream: its cost (docs/costing.md)
 
 
@@ -56,21 +61,27 @@ def configure(token=None, base_url=None, model=None, http=None) -> None:
 
 def chat(prompt, model=None, **params) -> str:
     """One reply, as text."""
-    name, path, body = _request(prompt, model, params, stream=False)
-    status, headers, text = _http().request("POST", base_url + path, _auth(), json.dumps(body))
+    name, provider, body = _request(prompt, model, params, stream=False)
+    status, headers, text = _http().request("POST", base_url + CHAT_PATHS[provider],
+                                            _auth(provider), json.dumps(body))
     data = _json(status, text)
     _record(name, headers.get("x-aipipe-cost"), headers.get("x-aipipe-cost-source"))
     try:
-        content = data["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
+        if provider == "anthropic":  # a list of content blocks; the text is in the text blocks
+            content = "".join(block["text"] for block in data["content"]
+                              if block.get("type") == "text")
+        else:
+            content = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError, AttributeError):
         raise AIPipeError(status, "the answer had no message: " + text[:300], data) from None
     return content or ""
 
 
 def stream(prompt, model=None, **params):
     """The reply as it is written: an iterator of text pieces."""
-    name, path, body = _request(prompt, model, params, stream=True)
-    status, _, chunks = _http().stream("POST", base_url + path, _auth(), json.dumps(body))
+    name, provider, body = _request(prompt, model, params, stream=True)
+    status, _, chunks = _http().stream("POST", base_url + CHAT_PATHS[provider], _auth(provider),
+                                       json.dumps(body))
     if status != 200:
         _json(status, "".join(chunks))  # raises with the relay's message
     finished = False
@@ -86,8 +97,15 @@ def stream(prompt, model=None, **params):
             chunk = _loads(data)
             if not isinstance(chunk, dict):
                 continue
-            if isinstance(chunk.get("error"), dict):  # OpenRouter reports errors mid-stream
+            # OpenRouter and Anthropic report errors mid-stream (Anthropic: an `error` event).
+            if isinstance(chunk.get("error"), dict):
                 raise AIPipeError(status, chunk["error"].get("message") or "stream error", chunk)
+            if chunk.get("type") == "content_block_delta":  # Anthropic's text arrives in these
+                delta = chunk.get("delta")
+                if isinstance(delta, dict) and delta.get("type") == "text_delta" and \
+                        delta.get("text"):
+                    yield delta["text"]
+                continue
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") if isinstance(choice, dict) else None
                 piece = delta.get("content") if isinstance(delta, dict) else None
@@ -108,9 +126,9 @@ def usage() -> dict:
 
 
 def models(provider="openai") -> list:
-    """The model names this relay can call for you ("openai" or "openrouter")."""
+    """The model names this relay can call for you ("openai", "openrouter" or "anthropic")."""
     status, _, text = _http().request("GET", base_url + "/" + provider + "/v1/models",
-                                              _auth(), None)
+                                      _auth(provider), None)
     data = _json(status, text)
     return sorted(item["id"] for item in data.get("data") or [] if isinstance(item, dict))
 
@@ -130,11 +148,20 @@ def _http():
     return http
 
 
-def _auth() -> dict:
+def _auth(provider="openai") -> dict:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = "Bearer " + token
+    if provider == "anthropic":
+        headers["anthropic-version"] = ANTHROPIC_VERSION
     return headers
+
+
+def provider_of(name) -> str:
+    """Where a model name goes: "openrouter" (a "/" in it), "anthropic" (claude-...), "openai"."""
+    if "/" in name:
+        return "openrouter"
+    return "anthropic" if name.startswith("claude-") else "openai"
 
 
 def _request(prompt, model_name, params, stream):
@@ -150,10 +177,17 @@ def _request(prompt, model_name, params, stream):
     system = params.pop("system", None)
     if system:
         messages.insert(0, {"role": "system", "content": system})
+    provider = provider_of(name)
+    if provider == "anthropic":  # no system role in the Messages API: a top-level `system`
+        said = [m.get("content") for m in messages if m.get("role") == "system"]
+        messages = [m for m in messages if m.get("role") != "system"]
+        params.setdefault("max_tokens", CLAUDE_MAX_TOKENS)
+        if said:
+            params["system"] = "\n\n".join(str(text) for text in said)
     body = {"model": name, "messages": messages, **params}
     if stream:
         body["stream"] = True
-    return name, CHAT_PATHS["openrouter" if "/" in name else "openai"], body
+    return name, provider, body
 
 
 def _loads(text):

@@ -108,7 +108,8 @@ def python_anthropic(base: str, body) -> str:
 
 def scratchpad(body) -> str:
     """The request as a /scratchpad cell: the aipipe module there holds the token and the
-    relay's address, and routes a model with a "/" to OpenRouter."""
+    relay's address, and routes a model with a "/" to OpenRouter and a claude-... one to
+    Anthropic (where `system=` becomes the Messages API's top-level system)."""
     lines = ["import aipipe", ""]
     for key, value in body:
         if key == "messages":

@@ -345,8 +345,6 @@ def refresh_code() -> None:
     path = catalog.CHAT_PATHS[model["provider"]]
     kit.render_snippets("code-snippets", codegen.all_code(kit.origin(), model["provider"], path,
                                                           body), "Languages")
-    # The scratchpad's aipipe module speaks chat completions (OpenAI, OpenRouter), not Claude's.
-    kit.node("scratchpad-line").hidden = model["provider"] == "anthropic"
     kit.node("open-scratchpad").href = codegen.scratchpad_link(body)
 
 
