@@ -306,25 +306,31 @@ def _serve_relay(work: Path, extra_env: dict[str, str]) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
-def upstream_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRelay]:
-    """`python -m relay serve --dev` with OPENAI_API_KEY/OPENROUTER_API_KEY set and their base
-    URLs on the fake upstream (a real port: streaming timing matters), a policy with a tiny
-    budget ($0.01) for anyone @tiny.example; admin@example.com is an admin (dev mode)."""
+@contextlib.contextmanager
+def serve_upstream_relay(work: Path, providers: tuple[str, ...]) -> Iterator[UpstreamRelay]:
+    """`python -m relay serve --dev` with the keys of `providers` set and their base URLs on the
+    fake upstream (a real port: streaming timing matters), a policy with a tiny budget ($0.01)
+    for anyone @tiny.example; admin@example.com is an admin (dev mode)."""
     from testkit.fakes.server import serve_asgi
     from testkit.fakes.upstream import DEFAULT_KEYS, create_fake_upstream
 
     fake = create_fake_upstream()
-    work = tmp_path_factory.mktemp("upstream-relay")
     (work / "aipipe.toml").write_text(UPSTREAM_POLICY)
-    with serve_asgi(fake) as fake_url, _serve_relay(work, {
-        "AIPIPE_CONFIG": str(work / "aipipe.toml"),
-        "OPENAI_API_KEY": DEFAULT_KEYS["openai"],
-        "AIPIPE_OPENAI_BASE": fake_url + "/openai",
-        "OPENROUTER_API_KEY": DEFAULT_KEYS["openrouter"],
-        "AIPIPE_OPENROUTER_BASE": fake_url + "/openrouter",
-    }) as url:
-        yield UpstreamRelay(url, fake)
+    env = {"AIPIPE_CONFIG": str(work / "aipipe.toml")}
+    with serve_asgi(fake) as fake_url:
+        for provider in providers:
+            env[f"{provider.upper()}_API_KEY"] = DEFAULT_KEYS[provider]
+            env[f"AIPIPE_{provider.upper()}_BASE"] = f"{fake_url}/{provider}"
+        with _serve_relay(work, env) as url:
+            yield UpstreamRelay(url, fake)
+
+
+@pytest.fixture(scope="session")
+def upstream_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRelay]:
+    """The relay with OpenAI and OpenRouter keys on the fake upstream (serve_upstream_relay)."""
+    with serve_upstream_relay(tmp_path_factory.mktemp("upstream-relay"),
+                              ("openai", "openrouter")) as relay:
+        yield relay
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from testkit.fakes.protocol import DEFAULT_KEYS
-from tests.e2e.conftest import (
-    UPSTREAM_POLICY,
-    UpstreamRelay,
-    _serve_relay,
-    choose_model,
-    wait_ready,
-)
+from tests.e2e.conftest import UpstreamRelay, choose_model, serve_upstream_relay, wait_ready
 from tests.e2e.test_playground import money
 
 pytestmark = pytest.mark.e2e
@@ -33,20 +27,9 @@ MESSAGES = "**/anthropic/v1/messages"
 @pytest.fixture(scope="module")
 def claude_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRelay]:
     """`serve --dev` with an Anthropic key (and OpenAI's) on the fake upstream."""
-    from testkit.fakes.server import serve_asgi
-    from testkit.fakes.upstream import create_fake_upstream
-
-    fake = create_fake_upstream()
-    work = tmp_path_factory.mktemp("claude-relay")
-    (work / "aipipe.toml").write_text(UPSTREAM_POLICY)
-    with serve_asgi(fake) as fake_url, _serve_relay(work, {
-        "AIPIPE_CONFIG": str(work / "aipipe.toml"),
-        "OPENAI_API_KEY": DEFAULT_KEYS["openai"],
-        "AIPIPE_OPENAI_BASE": fake_url + "/openai",
-        "ANTHROPIC_API_KEY": DEFAULT_KEYS["anthropic"],
-        "AIPIPE_ANTHROPIC_BASE": fake_url + "/anthropic",
-    }) as url:
-        yield UpstreamRelay(url, fake)
+    with serve_upstream_relay(tmp_path_factory.mktemp("claude-relay"),
+                              ("openai", "anthropic")) as relay:
+        yield relay
 
 
 def sent_messages(relay: UpstreamRelay) -> list[dict]:
