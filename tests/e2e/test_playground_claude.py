@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 import httpx
@@ -131,3 +132,24 @@ def test_claude_show_code_and_a_mid_stream_error(claude_relay: UpstreamRelay,
     expect(notice).to_contain_text("The reply broke off: Overloaded")
     expect(page.get_by_test_id("reply")).to_have_text("Hello from the fake upstream")
     expect(page.get_by_test_id("send")).to_be_enabled()
+
+
+def test_a_spent_budget_is_explained_for_claude_too(claude_relay: UpstreamRelay,
+                                                    context: BrowserContext, page: Page) -> None:
+    """With the budget used up, Claude's models are still listed, and sending explains the
+    budget, keeps the prompt, and reaches nothing upstream."""
+    relay = claude_relay
+    email = "spent-claude@tiny.example"
+    relay.set_day_cost(email, datetime.now(UTC).date().isoformat(), "0.02")
+    relay.sign_in(context, email)
+    page.goto(relay.url + "/playground")
+    wait_ready(page)
+    before = len(sent_messages(relay))
+    choose_model(page, SONNET)  # Anthropic's model list is free: it is offered as usual
+    page.get_by_test_id("prompt").fill("Am I out of money?")
+    page.get_by_test_id("send").click()
+    notice = page.get_by_test_id("notice")
+    expect(notice).to_contain_text("Your AI Pipe budget is used up")
+    expect(page.get_by_test_id("notice-link")).to_have_attribute("href", "/dashboard")
+    expect(page.get_by_test_id("prompt")).to_have_value("Am I out of money?")
+    assert len(sent_messages(relay)) == before
