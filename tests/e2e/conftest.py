@@ -284,6 +284,14 @@ class UpstreamRelay:
             f"localStorage.setItem('aipipe', {json.dumps(profile)});")
         return token
 
+    def chat(self, email: str, provider: str, model: str) -> None:
+        """One chat call as `email` (to have something in the ledger)."""
+        response = httpx.post(f"{self.url}/{provider}/v1/chat/completions",
+                              headers={"Authorization": f"Bearer {self.token(email)}"},
+                              json={"model": model, "messages": [{"role": "user", "content": "Hi"}]},
+                              timeout=10)
+        assert response.status_code == 200, response.text
+
     def set_day_cost(self, email: str, day: str, cost: str) -> None:
         """Overwrite a day's recorded cost through the admin API (to exhaust a budget)."""
         response = httpx.post(self.url + "/admin/cost", json={"email": email, "date": day,

@@ -4,23 +4,25 @@ and a clear refusal for non-admins."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.conftest import ADMIN, UpstreamRelay, wait_ready
+from tests.e2e.conftest import ADMIN, UpstreamRelay, serve_upstream_relay, wait_ready
 
 pytestmark = pytest.mark.e2e
 
 
-def chat(relay: UpstreamRelay, email: str, provider: str, model: str) -> None:
-    response = httpx.post(f"{relay.url}/{provider}/v1/chat/completions",
-                          headers={"Authorization": f"Bearer {relay.token(email)}"},
-                          json={"model": model, "messages": [{"role": "user", "content": "Hi"}]},
-                          timeout=10)
-    assert response.status_code == 200, response.text
+@pytest.fixture(scope="module")
+def admin_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRelay]:
+    """A relay of its own: the counts and charts here are of this file's users only (other
+    files' calls would otherwise land in the same ledger, depending on the order tests run in)."""
+    with serve_upstream_relay(tmp_path_factory.mktemp("admin-relay"),
+                              ("openai", "openrouter")) as relay:
+        yield relay
 
 
 def open_admin(relay: UpstreamRelay, context: BrowserContext, page: Page) -> None:
@@ -34,14 +36,14 @@ def emails_in_table(page: Page) -> list[str]:
         "rows => rows.map(r => r.dataset.email)")
 
 
-def test_users_search_sort_and_spend_chart(upstream_relay: UpstreamRelay,
+def test_users_search_sort_and_spend_chart(admin_relay: UpstreamRelay,
                                            context: BrowserContext, page: Page) -> None:
     """An admin sees every user with spend, limit and request counts, narrows them by search,
     sorts by a column (both ways), and sees total spend by day split by provider or model."""
-    relay = upstream_relay
-    chat(relay, "big.spender@school.example", "openrouter", "anthropic/claude-3.5-haiku")
-    chat(relay, "big.spender@school.example", "openrouter", "anthropic/claude-3.5-haiku")
-    chat(relay, "small.spender@school.example", "openai", "gpt-4.1-nano")
+    relay = admin_relay
+    relay.chat("big.spender@school.example", "openrouter", "anthropic/claude-3.5-haiku")
+    relay.chat("big.spender@school.example", "openrouter", "anthropic/claude-3.5-haiku")
+    relay.chat("small.spender@school.example", "openai", "gpt-4.1-nano")
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
     open_admin(relay, context, page)
@@ -96,11 +98,11 @@ def test_users_search_sort_and_spend_chart(upstream_relay: UpstreamRelay,
     assert not [url for url in asked if "/admin/export" in url]
 
 
-def test_mint_token_and_overwrite_a_days_cost(upstream_relay: UpstreamRelay,
+def test_mint_token_and_overwrite_a_days_cost(admin_relay: UpstreamRelay,
                                               context: BrowserContext, page: Page) -> None:
     """An admin mints a token that the relay accepts for that user, and overwrites a day's
     cost: the relay's /usage for the user shows the new figure and so does the users table."""
-    relay = upstream_relay
+    relay = admin_relay
     open_admin(relay, context, page)
     page.get_by_test_id("mint-email").fill("New.Student@School.example")
     page.get_by_test_id("mint-token").click()
@@ -131,11 +133,11 @@ def test_mint_token_and_overwrite_a_days_cost(upstream_relay: UpstreamRelay,
     expect(page.locator("#admin-legend")).to_contain_text("(other)")
 
 
-def test_export_downloads_the_ledger(upstream_relay: UpstreamRelay, context: BrowserContext,
+def test_export_downloads_the_ledger(admin_relay: UpstreamRelay, context: BrowserContext,
                                      page: Page) -> None:
     """The export buttons download the ledger as CSV (with its header) and Parquet."""
-    relay = upstream_relay
-    chat(relay, "exported@example.com", "openai", "gpt-4o-mini")
+    relay = admin_relay
+    relay.chat("exported@example.com", "openai", "gpt-4o-mini")
     open_admin(relay, context, page)
     with page.expect_download() as csv_download:
         page.get_by_test_id("export-csv").click()
@@ -150,11 +152,11 @@ def test_export_downloads_the_ledger(upstream_relay: UpstreamRelay, context: Bro
     expect(page.get_by_test_id("export-status")).to_contain_text("Downloaded")
 
 
-def test_non_admin_is_refused(upstream_relay: UpstreamRelay, context: BrowserContext,
+def test_non_admin_is_refused(admin_relay: UpstreamRelay, context: BrowserContext,
                               page: Page) -> None:
     """A signed-in student who is not an admin gets a clear refusal and no admin controls."""
-    upstream_relay.sign_in(context, "curious@example.com")
-    page.goto(upstream_relay.url + "/admin")
+    admin_relay.sign_in(context, "curious@example.com")
+    page.goto(admin_relay.url + "/admin")
     wait_ready(page)
     refusal = page.get_by_test_id("admin-refused")
     expect(refusal).to_be_visible()

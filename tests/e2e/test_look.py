@@ -9,7 +9,6 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -26,22 +25,14 @@ REPLY = ("Sure — here is a **function** and how to use it:\n\n```python\ndef g
          "| gpt-4o-mini | $0.15 / $0.60 |\n\nThat is all.")
 
 
-def chat(relay: UpstreamRelay, email: str, provider: str, model: str) -> None:
-    response = httpx.post(f"{relay.url}/{provider}/v1/chat/completions",
-                          headers={"Authorization": f"Bearer {relay.token(email)}"},
-                          json={"model": model, "messages": [{"role": "user", "content": "Hi"}]},
-                          timeout=10)
-    assert response.status_code == 200, response.text
-
-
 @pytest.fixture(scope="module")
 def relay(upstream_relay: UpstreamRelay) -> UpstreamRelay:
     """The shared relay with some spend: the student on two models, and twelve classmates (so
     the admin chart by user has more series than it names)."""
-    chat(upstream_relay, STUDENT, "openai", "gpt-4o-mini")
-    chat(upstream_relay, STUDENT, "openrouter", "anthropic/claude-3.5-haiku")
+    upstream_relay.chat(STUDENT, "openai", "gpt-4o-mini")
+    upstream_relay.chat(STUDENT, "openrouter", "anthropic/claude-3.5-haiku")
     for i in range(12):
-        chat(upstream_relay, f"look.classmate{i:02d}@school.example", "openrouter",
+        upstream_relay.chat(f"look.classmate{i:02d}@school.example", "openrouter",
              "anthropic/claude-3.5-haiku" if i % 2 else "openai/gpt-4o-mini")
     return upstream_relay
 

@@ -56,53 +56,32 @@ def curl(base: str, path: str, body, provider: str = "openai") -> str:
 
 
 def python(base: str, provider: str, body) -> str:
+    """The openai SDK's streamed chat completion, or for Claude the anthropic SDK's
+    `messages.stream()` (which streams by itself, so the body's `stream` is left out)."""
     if provider == "anthropic":
-        return python_anthropic(base, body)
-    lines = [
-        "import os",
-        "",
-        "from openai import OpenAI",
-        "",
-        "client = OpenAI(",
-        "    api_key=os.environ[" + json.dumps(TOKEN_ENV) + "],",
-        "    base_url=" + json.dumps(base + SDK_BASES.get(provider, "/openai/v1")) + ",",
-        ")",
-        "stream = client.chat.completions.create(",
-    ]
-    for key, value in body:
+        return _python_sdk("import anthropic", "anthropic.Anthropic", base + SDK_BASES["anthropic"],
+                           "with client.messages.stream(", [(k, v) for k, v in body if k != "stream"],
+                           [") as stream:", "    for text in stream.text_stream:",
+                            '        print(text, end="", flush=True)'])
+    return _python_sdk("from openai import OpenAI", "OpenAI",
+                       base + SDK_BASES.get(provider, "/openai/v1"),
+                       "stream = client.chat.completions.create(", body,
+                       [")", "for chunk in stream:",
+                        "    if chunk.choices and chunk.choices[0].delta.content:",
+                        '        print(chunk.choices[0].delta.content, end="", flush=True)'])
+
+
+def _python_sdk(imports: str, client_class: str, base_url: str, call: str, arguments,
+                reading: list) -> str:
+    """A snippet: import the SDK, a client on this relay with $AIPIPE_TOKEN as its key, `call`
+    with `arguments` as keywords, then `reading` prints the text as it arrives."""
+    lines = ["import os", "", imports, "", "client = " + client_class + "(",
+             "    api_key=os.environ[" + json.dumps(TOKEN_ENV) + "],",
+             "    base_url=" + json.dumps(base_url) + ",", ")", call]
+    for key, value in arguments:
         lines.append("    " + key + "=" + pretty(value, 1, py=True) + ",")
-    lines += [
-        ")",
-        "for chunk in stream:",
-        "    if chunk.choices and chunk.choices[0].delta.content:",
-        '        print(chunk.choices[0].delta.content, end="", flush=True)',
-        "print()",
-    ]
-    return "\n".join(lines)
-
-
-def python_anthropic(base: str, body) -> str:
-    """The anthropic SDK: `messages.stream()` streams (so the body's `stream` is left out)."""
-    lines = [
-        "import os",
-        "",
-        "import anthropic",
-        "",
-        "client = anthropic.Anthropic(",
-        "    api_key=os.environ[" + json.dumps(TOKEN_ENV) + "],",
-        "    base_url=" + json.dumps(base + SDK_BASES["anthropic"]) + ",",
-        ")",
-        "with client.messages.stream(",
-    ]
-    for key, value in body:
-        if key != "stream":
-            lines.append("    " + key + "=" + pretty(value, 1, py=True) + ",")
-    lines += [
-        ") as stream:",
-        "    for text in stream.text_stream:",
-        '        print(text, end="", flush=True)',
-        "print()",
-    ]
+    lines += reading
+    lines.append("print()")
     return "\n".join(lines)
 
 
